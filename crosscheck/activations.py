@@ -1,0 +1,131 @@
+"""The activation table: one row per contract activation name.
+
+Each row holds the harness's own float64 definition of g (complex-safe, so the complex-step
+oracle can run through it) and the magnitudes the error model needs. Nothing here is the SUT's
+code, and no oracle takes a derivative from this table: the finite-difference oracle uses ``value``
+only, and ``tolerance.py`` uses the magnitudes.
+
+Complex-safe means: branches are chosen on the real part, which a complex step leaves untouched, so
+Im(g(z + ih)) / h is the derivative of the branch the unperturbed z lies on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+from scipy import special
+
+Array = np.ndarray
+
+
+def _where(cond, a, b):
+    with np.errstate(all="ignore"):
+        return np.where(cond, a, b)
+
+
+def sigmoid(z: Array) -> Array:
+    """1 / (1 + e^-z), evaluated on the side that cannot overflow."""
+    with np.errstate(all="ignore"):
+        pos = 1.0 / (1.0 + np.exp(-z))
+        neg = np.exp(z) / (1.0 + np.exp(z))
+    return _where(z.real >= 0, pos, neg)
+
+
+def softplus(z: Array) -> Array:
+    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|), written per branch to stay complex-safe."""
+    with np.errstate(all="ignore"):
+        pos = z + np.log1p(np.exp(-z))
+        neg = np.log1p(np.exp(z))
+    return _where(z.real > 0, pos, neg)
+
+
+def softmax(z: Array) -> Array:
+    """e^{z_k} / sum_j e^{z_j} over the last axis (one example per row)."""
+    shift = z.real.max(axis=-1, keepdims=True)  # a real shift keeps the complex step intact
+    e = np.exp(z - shift)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    formula: str
+    value: Callable[[Array], Array]
+    """g(z), float64 or complex128, rows layout (examples along axis -2, units along axis -1)."""
+    d1: Optional[Callable[[Array], Array]]
+    """|g'(z)| (elementwise activations only)."""
+    d2: Optional[Callable[[Array], Array]]
+    """|g''(z)|, how fast g' moves when z carries a rounding error."""
+    d1_terms: Optional[Callable[[Array], Array]]
+    """Sum of the magnitudes of the terms in the textbook formula for g' (the rounding scale)."""
+    kink: Optional[float] = None
+    """Where g' jumps, if anywhere: generated cases keep pre-activations clear of it."""
+    elementwise: bool = True
+
+
+def _s(z):
+    return sigmoid(z)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        Activation("identity", "g(z) = z",
+                   lambda z: z, lambda z: np.ones_like(z), lambda z: np.zeros_like(z),
+                   lambda z: np.ones_like(z)),
+        Activation("sigmoid", "g(z) = 1 / (1 + e^-z);  g' = g (1 - g)",
+                   sigmoid, lambda z: _s(z) * (1 - _s(z)),
+                   lambda z: np.abs(_s(z) * (1 - _s(z)) * (1 - 2 * _s(z))),
+                   lambda z: _s(z) + _s(z) ** 2),
+        Activation("tanh", "g(z) = tanh z;  g' = 1 - g^2",
+                   np.tanh, lambda z: 1 - np.tanh(z) ** 2,
+                   lambda z: np.abs(2 * np.tanh(z) * (1 - np.tanh(z) ** 2)),
+                   lambda z: 1 + np.tanh(z) ** 2),
+        Activation("relu", "g(z) = max(0, z);  g' = [z > 0] (0 at z = 0)",
+                   lambda z: _where(z.real > 0, z, 0.0 * z), lambda z: (z > 0) * 1.0,
+                   lambda z: np.zeros_like(z), lambda z: (z > 0) * 1.0, kink=0.0),
+        Activation("leaky_relu", "g(z) = z for z >= 0, 0.01 z for z < 0",
+                   lambda z: _where(z.real >= 0, z, 0.01 * z),
+                   lambda z: np.where(z >= 0, 1.0, 0.01), lambda z: np.zeros_like(z),
+                   lambda z: np.where(z >= 0, 1.0, 0.01), kink=0.0),
+        Activation("elu", "g(z) = z for z > 0, e^z - 1 otherwise;  g' = g + 1 for z <= 0",
+                   lambda z: _where(z.real > 0, z, np.expm1(z)),
+                   lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
+                   lambda z: np.where(z > 0, 0.0, np.exp(np.minimum(z, 0))),
+                   lambda z: np.where(z > 0, 1.0, 2.0)),
+        Activation("softplus", "g(z) = log(1 + e^z);  g' = sigmoid(z)",
+                   softplus, _s, lambda z: _s(z) * (1 - _s(z)), _s),
+        Activation("silu", "g(z) = z sigmoid(z);  g' = s + z s (1 - s)",
+                   lambda z: z * sigmoid(z),
+                   lambda z: np.abs(_s(z) * (1 + z * (1 - _s(z)))),
+                   lambda z: np.abs(_s(z) * (1 - _s(z)) * (2 + z * (1 - 2 * _s(z)))),
+                   lambda z: _s(z) + np.abs(z) * _s(z) * (1 + _s(z))),
+        Activation("gelu", "g(z) = z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2;  g' = Phi + z phi",
+                   lambda z: z * 0.5 * special.erfc(-z / np.sqrt(2)),
+                   lambda z: np.abs(_Phi(z) + z * _phi(z)),
+                   lambda z: np.abs(_phi(z) * (2 - z * z)),
+                   lambda z: _Phi(z) + np.abs(z) * _phi(z)),
+        Activation("softmax", "g(z)_k = e^{z_k} / sum_j e^{z_j} per example (Jacobian not diagonal)",
+                   softmax, None, None, None, elementwise=False),
+    ]
+}
+
+
+def _Phi(z):
+    return 0.5 * special.erfc(-z / np.sqrt(2))
+
+
+def _phi(z):
+    return np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+
+
+NAMES = tuple(ACTIVATIONS)
+
+
+def get(name: str) -> Activation:
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(NAMES)}") from None

@@ -1,0 +1,46 @@
+"""Independent oracles for the contract's gradients.
+
+Every oracle answers the same question the SUT does, from the same inputs, in float64 and in the
+rows layout (the runner converts a columns case both ways): a dict with ``loss`` and ``dW{l}``,
+``db{l}``, ``dZ{l}`` for every layer, and ``dA0``. None of them imports the SUT.
+
+    ORACLES[name].available() -> (bool, reason)
+    ORACLES[name].gradients(case, params, X, Y) -> dict
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Oracle:
+    name: str
+    module: str
+    requires: str | None
+    """The framework it needs, imported lazily; None if numpy and scipy suffice."""
+
+    def available(self) -> tuple[bool, str]:
+        if self.requires is None:
+            return True, ""
+        try:
+            import_module(self.requires)
+        except Exception as exc:  # a broken install is as absent as a missing one
+            return False, f"{self.requires} is not importable: {exc}"
+        return True, ""
+
+    @property
+    def gradients(self) -> Callable:
+        return import_module(self.module).gradients
+
+
+ORACLES: dict[str, Oracle] = {
+    o.name: o
+    for o in [
+        Oracle("torch", "oracles.torch_oracle", "torch"),
+        Oracle("jax", "oracles.jax_oracle", "jax"),
+        Oracle("fd", "oracles.finite_differences", None),
+    ]
+}
