@@ -54,6 +54,8 @@ class Activation:
     formula: str
     value: Callable[[Array], Array]
     """g(z), float64 or complex128, rows layout (examples along axis -2, units along axis -1)."""
+    v_terms: Optional[Callable[[Array], Array]]
+    """Sum of the magnitudes of the terms in the textbook formula for g (the rounding scale of A)."""
     d1: Optional[Callable[[Array], Array]]
     """|g'(z)| (elementwise activations only)."""
     d2: Optional[Callable[[Array], Array]]
@@ -73,48 +75,56 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
         Activation("identity", "g(z) = z",
-                   lambda z: z, lambda z: np.ones_like(z), lambda z: np.zeros_like(z),
+                   lambda z: z, np.abs, lambda z: np.ones_like(z), lambda z: np.zeros_like(z),
                    lambda z: np.ones_like(z)),
         Activation("sigmoid", "g(z) = 1 / (1 + e^-z);  g' = g (1 - g)",
-                   sigmoid, lambda z: _s(z) * (1 - _s(z)),
+                   sigmoid, _s, lambda z: _s(z) * (1 - _s(z)),
                    lambda z: np.abs(_s(z) * (1 - _s(z)) * (1 - 2 * _s(z))),
                    lambda z: _s(z) + _s(z) ** 2),
         Activation("tanh", "g(z) = tanh z;  g' = 1 - g^2",
-                   np.tanh, lambda z: 1 - np.tanh(z) ** 2,
+                   np.tanh, lambda z: np.abs(np.tanh(z)), lambda z: 1 - np.tanh(z) ** 2,
                    lambda z: np.abs(2 * np.tanh(z) * (1 - np.tanh(z) ** 2)),
                    lambda z: 1 + np.tanh(z) ** 2),
         Activation("relu", "g(z) = max(0, z);  g' = [z > 0] (0 at z = 0)",
-                   lambda z: _where(z.real > 0, z, 0.0 * z), lambda z: (z > 0) * 1.0,
+                   lambda z: _where(z.real > 0, z, 0.0 * z), lambda z: np.maximum(z, 0),
+                   lambda z: (z > 0) * 1.0,
                    lambda z: np.zeros_like(z), lambda z: (z > 0) * 1.0, kink=0.0),
         Activation("leaky_relu", "g(z) = z for z >= 0, 0.01 z for z < 0",
                    lambda z: _where(z.real >= 0, z, 0.01 * z),
-                   lambda z: np.where(z >= 0, 1.0, 0.01), lambda z: np.zeros_like(z),
+                   lambda z: np.where(z >= 0, z, -0.01 * z), lambda z: np.where(z >= 0, 1.0, 0.01), lambda z: np.zeros_like(z),
                    lambda z: np.where(z >= 0, 1.0, 0.01), kink=0.0),
         Activation("elu", "g(z) = z for z > 0, e^z - 1 otherwise;  g' = g + 1 for z <= 0",
                    lambda z: _where(z.real > 0, z, np.expm1(z)),
+                   lambda z: np.where(z > 0, z, 2.0),  # e^z - 1 may be formed naively: scale 1
                    lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
                    lambda z: np.where(z > 0, 0.0, np.exp(np.minimum(z, 0))),
                    lambda z: np.where(z > 0, 1.0, 2.0)),
         Activation("softplus", "g(z) = log(1 + e^z);  g' = sigmoid(z)",
-                   softplus, _s, lambda z: _s(z) * (1 - _s(z)), _s),
+                   softplus, lambda z: softplus(z) + 1,  # log(1 + e^z) rounds 1 + e^z
+                   _s, lambda z: _s(z) * (1 - _s(z)), _s),
         Activation("silu", "g(z) = z sigmoid(z);  g' = s + z s (1 - s)",
-                   lambda z: z * sigmoid(z),
+                   lambda z: z * sigmoid(z), lambda z: np.abs(z) * _s(z),
                    lambda z: np.abs(_s(z) * (1 + z * (1 - _s(z)))),
                    lambda z: np.abs(_s(z) * (1 - _s(z)) * (2 + z * (1 - 2 * _s(z)))),
                    lambda z: _s(z) + np.abs(z) * _s(z) * (1 + _s(z))),
         Activation("gelu", "g(z) = z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2;  g' = Phi + z phi",
                    lambda z: z * 0.5 * special.erfc(-z / np.sqrt(2)),
+                   lambda z: np.abs(z) * _Phi_terms(z),  # (1 + erf) / 2 rounds at scale 1
                    lambda z: np.abs(_Phi(z) + z * _phi(z)),
                    lambda z: np.abs(_phi(z) * (2 - z * z)),
-                   lambda z: _Phi(z) + np.abs(z) * _phi(z)),
+                   lambda z: _Phi_terms(z) + np.abs(z) * _phi(z)),
         Activation("softmax", "g(z)_k = e^{z_k} / sum_j e^{z_j} per example (Jacobian not diagonal)",
-                   softmax, None, None, None, elementwise=False),
+                   softmax, None, None, None, None, elementwise=False),
     ]
 }
 
 
 def _Phi(z):
     return 0.5 * special.erfc(-z / np.sqrt(2))
+
+
+def _Phi_terms(z):
+    return 0.5 * (1 + np.abs(special.erf(z / np.sqrt(2))))
 
 
 def _phi(z):

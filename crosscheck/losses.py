@@ -32,25 +32,25 @@ def _logsumexp(a):
     return (shift + np.log(np.exp(a - shift).sum(axis=-1, keepdims=True)))[..., 0]
 
 
-def _target_onehot(y):
+def target_onehot(y):
     """1 at the target class c = argmax y, 0 elsewhere (broadcasts like y)."""
     return (np.arange(y.shape[-1]) == np.argmax(y.real, axis=-1)[..., None]) * 1.0
 
 
-def _hinge_margins(a, y):
+def hinge_margins(a, y):
     """a_k - a_c + 1 for every wrong class k, with c the target class; 0 at k = c."""
-    c = _target_onehot(y)
+    c = target_onehot(y)
     return (a - (a * c).sum(-1, keepdims=True) + 1.0) * (1 - c)
 
 
 def _hinge(a, y):
-    m = _hinge_margins(a, y)
+    m = hinge_margins(a, y)
     return np.where(m.real > 0, m, 0.0).sum(axis=-1)
 
 
 def _hinge_grad_terms(a, y):
-    active = (_hinge_margins(a, y) > 0) * 1.0
-    return active + _target_onehot(y) * active.sum(axis=-1, keepdims=True)
+    active = (hinge_margins(a, y) > 0) * 1.0
+    return active + target_onehot(y) * active.sum(axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)

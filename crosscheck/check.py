@@ -1,0 +1,244 @@
+"""One case through the SUT and every oracle: comparisons, triangulation and the verdict.
+
+Verdicts
+--------
+pass                 the SUT agrees with every oracle, and the oracles with each other
+fail                 the SUT disagrees with the oracles (or crashed, or broke the contract)
+unsupported          the SUT raised NotImplementedError: counted apart, never as a pass
+oracle_disagreement  two oracles disagree with each other: a finding about the oracles, not the SUT
+no_oracle            no oracle could run: never a silent pass
+
+The first divergence is judged in backward order: the loss (a forward mismatch is the root
+cause), then dZ_L, dW_L, db_L, dZ_{L-1}, ... and dA0.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from crosscheck import contract, tolerance
+from crosscheck.compare import Comparison, compare
+from crosscheck.problems import Problem
+from crosscheck.sut import Sut
+from oracles import ORACLES
+
+FAILING = ("fail", "oracle_disagreement", "no_oracle")
+
+
+@dataclass
+class CaseResult:
+    case: dict
+    sut: str
+    verdict: str
+    first_divergence: Optional[str] = None
+    layer: Optional[int] = None
+    problems: list[str] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    oracle_pairs: list[Comparison] = field(default_factory=list)
+    oracles: dict[str, dict] = field(default_factory=dict)
+    """name -> {'ran': bool, 'reason': str, 'seconds': float}."""
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in FAILING
+
+    def reproduce(self) -> str:
+        return f"python -m crosscheck reproduce --sut {self.sut} '{json.dumps(self.case, sort_keys=True)}'"
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["reproduce"] = self.reproduce()
+        return _finite(d)
+
+    def message(self) -> str:
+        return _message(self)
+
+
+def _finite(obj):
+    """JSON has no inf or nan: write them as strings."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _rows64(problem: Problem):
+    case = problem.case
+    t = contract.to_rows(case, {**problem.params, "X": problem.X, "Y": problem.Y})
+    t = {k: np.asarray(v, np.float64) for k, v in t.items()}
+    X, Y = t.pop("X"), t.pop("Y")
+    return t, X, Y
+
+
+def run_oracles(problem: Problem, names=None):
+    """Every requested oracle's answer (rows layout, float64), and a status line for each."""
+    params, X, Y = _rows64(problem)
+    answers, status = {}, {}
+    for name in names or ORACLES:
+        oracle = ORACLES[name]
+        ok, reason = oracle.available()
+        if not ok:
+            status[name] = {"ran": False, "reason": reason, "seconds": 0.0}
+            continue
+        start = time.perf_counter()
+        try:
+            answers[name] = oracle.gradients(problem.case, params, X, Y)
+            status[name] = {"ran": True, "reason": "", "seconds": time.perf_counter() - start}
+        except Exception as exc:
+            status[name] = {"ran": False, "reason": f"raised {type(exc).__name__}: {exc}",
+                            "seconds": time.perf_counter() - start}
+    return answers, status
+
+
+def _compare_answers(case, order, a, b, against, dtype_a, S, expected_dtype=None, oracle_error=None):
+    out = []
+    oracle_error = oracle_error or {}
+    for key in ["loss"] + order:
+        if key not in a or key not in b:
+            continue
+        allowed = tolerance.allowed(S[key], dtype_a, "float64", oracle_error.get(key, 0.0))
+        value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
+        out.append(compare(key, against, value, np.asarray(b[key], np.float64), allowed,
+                           expected_dtype if key != "loss" else None))
+    return out
+
+
+def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
+    """Run the SUT and the oracles on one problem and judge the SUT."""
+    start = time.perf_counter()
+    case = problem.case
+    contract.validate_inputs(case, problem.params, problem.X, problem.Y)
+    result = CaseResult(case=case, sut=sut.spec, verdict="pass")
+    m = contract.batch_size(case, problem.X)
+    order = contract.backward_order(case)
+
+    answers, result.oracles = run_oracles(problem, oracle_names)
+    params, X, Y = _rows64(problem)
+    S = tolerance.bounds({**case, "layout": "rows"}, params, X, Y).S
+    errors = {name: ans.get("error_estimate", {}) for name, ans in answers.items()}
+    for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
+        # both float64; each side's own error estimate (if any) widens the pair's allowance
+        est = {k: np.asarray(errors[na].get(k, 0.0)) + np.asarray(errors[nb].get(k, 0.0))
+               for k in set(errors[na]) | set(errors[nb])}
+        result.oracle_pairs += _compare_answers(case, order, a, b, f"{na}~{nb}", "float64", S, oracle_error=est)
+
+    try:
+        raw = sut.backprop(case, {k: v.copy() for k, v in problem.params.items()}, problem.X.copy(), problem.Y.copy())
+    except NotImplementedError as exc:
+        result.verdict = "unsupported"
+        result.problems.append(f"NotImplementedError: {exc}")
+        result.seconds = time.perf_counter() - start
+        return result
+    except Exception as exc:
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        result.verdict, result.problems = "fail", [f"SUT raised {tb}"]
+        result.seconds = time.perf_counter() - start
+        return result
+
+    problems = list(contract.check_answer(case, raw, m))
+    result.problems = [p for _, p in problems]
+    if answers:
+        usable = {k: v for k, v in raw.items() if k not in {key for key, _ in problems}} if isinstance(raw, dict) else {}
+        sut_rows = contract.to_rows(case, {k: v for k, v in usable.items() if k != "loss"})
+        if "loss" in usable:
+            sut_rows["loss"] = usable["loss"]
+        for name, ans in answers.items():
+            result.comparisons += _compare_answers(case, order, sut_rows, ans, name, case["dtype"], S,
+                                                   expected_dtype=case["dtype"], oracle_error=errors[name])
+
+    failed_keys = {c.tensor for c in result.comparisons if not c.passed} | {key for key, _ in problems}
+    if not answers:
+        result.verdict = "no_oracle"
+        result.problems.append("no oracle ran: " + "; ".join(f"{n}: {s['reason']}" for n, s in result.oracles.items()))
+    elif any(not c.passed for c in result.oracle_pairs):
+        result.verdict = "oracle_disagreement"
+    elif failed_keys:
+        result.verdict = "fail"
+    if failed_keys:
+        first = next((k for k in ["answer", "loss"] + order if k in failed_keys), None)
+        result.first_divergence = first
+        result.layer = contract.layer_of(first) if first not in (None, "answer", "loss") else None
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _fmt_index(index):
+    return "(" + ", ".join(str(i) for i in index) + ")"
+
+
+def _describe(c: Comparison, indent="    ") -> list[str]:
+    if c.problem:
+        return [f"{indent}{c.tensor} vs {c.against}: {c.problem}"]
+    pct = 100.0 * c.mismatched / c.total if c.total else 0.0
+    mark = "agrees" if c.passed else "DIFFERS"
+    return [
+        f"{indent}{c.tensor} vs {c.against}: {mark}; mismatched elements: {c.mismatched} / {c.total} ({pct:.1f}%)",
+        f"{indent}  greatest absolute difference: {c.max_abs:.3g} at index {_fmt_index(c.max_abs_index)} "
+        f"(up to {c.max_abs_allowed:.3g} allowed)",
+        f"{indent}  greatest relative difference: {c.max_rel:.3g} at index {_fmt_index(c.max_rel_index)} "
+        f"(up to {c.max_rel_allowed:.3g} allowed)",
+        f"{indent}  worst margin (error / allowed): {c.margin:.3g} at index {_fmt_index(c.worst_index)}: "
+        f"SUT {c.worst_value:.10g}, oracle {c.worst_reference:.10g}",
+    ]
+
+
+def _message(r: CaseResult) -> str:
+    case = r.case
+    head = {
+        "pass": "PASS",
+        "unsupported": "UNSUPPORTED (the SUT raised NotImplementedError)",
+        "no_oracle": "NO ORACLE RAN: nothing was verified",
+        "oracle_disagreement": "ORACLE DISAGREEMENT: the oracles disagree among themselves (not a verdict on the SUT)",
+        "fail": "FAIL",
+    }[r.verdict]
+    lines = [f"backprop-crosscheck: {head}"]
+    if r.first_divergence == "loss":
+        lines.append("  first divergence: the loss J itself (forward pass): the root cause is in the forward pass")
+    elif r.first_divergence == "answer":
+        lines.append("  the SUT's answer breaks the contract")
+    elif r.first_divergence:
+        lines.append(f"  first diverging tensor in backward order: {r.first_divergence} (layer {r.layer})")
+    lines.append(f"  case: sizes {case['sizes']}, activations {case['activations']}, loss {case['loss']}, "
+                 f"layout {case['layout']}, {case['dtype']}, reduction {case['reduction']}, "
+                 f"batch {case.get('batch')}, scale {case.get('scale')}")
+    lines += [f"  problem: {p}" for p in r.problems]
+    if r.first_divergence and r.first_divergence != "answer":
+        for c in r.comparisons:
+            if c.tensor == r.first_divergence:
+                lines += _describe(c)
+        agree = sorted({c.against for c in r.comparisons if c.tensor == r.first_divergence and c.passed})
+        if agree:
+            lines.append(f"  oracles that agree with the SUT on {r.first_divergence}: {', '.join(agree)}")
+        later = [k for k in contract.backward_order(case)
+                 if any(c.tensor == k and not c.passed for c in r.comparisons) and k != r.first_divergence]
+        if later:
+            lines.append(f"  also diverging afterwards: {', '.join(later)}")
+    pairs = {}
+    for c in r.oracle_pairs:
+        pairs.setdefault(c.against, []).append(c)
+    if pairs:
+        lines.append("  oracles among themselves: " + ", ".join(
+            f"{p} {'agree' if all(c.passed for c in cs) else 'DISAGREE'} (worst margin "
+            f"{max(c.margin for c in cs):.2g})" for p, cs in pairs.items()))
+        for cs in pairs.values():
+            for c in cs:
+                if not c.passed:
+                    lines += _describe(c)
+    skipped = [f"{n} ({s['reason']})" for n, s in r.oracles.items() if not s["ran"]]
+    if skipped:
+        lines.append(f"  oracles skipped: {'; '.join(skipped)}")
+    lines.append(f"  case JSON: {json.dumps(case, sort_keys=True)}")
+    lines.append(f"  reproduce: {r.reproduce()}")
+    return "\n".join(lines)

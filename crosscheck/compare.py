@@ -1,0 +1,83 @@
+"""Comparing one tensor from a SUT with one from an oracle: shape, then dtype, then values.
+
+The values test is per entry, |sut - ref| <= allowed, with ``allowed`` from ``tolerance``. The
+summary keeps what a reader needs to judge the result: how many entries break it, the greatest
+absolute and relative differences with their indices and the allowed values there, and the margin
+(error / allowed, > 1 fails) at the worst entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+def relative_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| / max(|a|, |b|), 0 where both are 0 (CS231n's relative error)."""
+    denom = np.maximum(np.abs(a), np.abs(b))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, np.abs(a - b) / np.where(denom > 0, denom, 1), 0.0)
+
+
+@dataclass
+class Comparison:
+    tensor: str
+    against: str
+    """The oracle (or 'oracle_a~oracle_b' for a pair of oracles)."""
+    passed: bool
+    problem: Optional[str] = None
+    """Why it failed before values were compared: shape or dtype."""
+    mismatched: int = 0
+    total: int = 0
+    max_abs: float = 0.0
+    max_abs_index: list[int] = field(default_factory=list)
+    max_abs_allowed: float = 0.0
+    max_rel: float = 0.0
+    max_rel_index: list[int] = field(default_factory=list)
+    max_rel_allowed: float = 0.0
+    margin: float = 0.0
+    """max(|sut - ref| / allowed): above 1 is a failure."""
+    worst_index: list[int] = field(default_factory=list)
+    worst_value: float = 0.0
+    worst_reference: float = 0.0
+    worst_allowed: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> list[int]:
+    return [int(i) for i in np.unravel_index(flat, shape)] if shape else []
+
+
+def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
+            expected_dtype: Optional[str] = None) -> Comparison:
+    """Compare ``value`` (SUT or oracle) with ``reference`` entry by entry within ``allowed``."""
+    value, reference = np.asarray(value), np.asarray(reference)
+    if value.shape != reference.shape:
+        return Comparison(tensor, against, False, problem=f"shape {value.shape} != expected {reference.shape}")
+    if expected_dtype is not None and value.dtype != np.dtype(expected_dtype):
+        return Comparison(tensor, against, False, problem=f"dtype {value.dtype} != expected {expected_dtype}")
+    v = value.astype(np.float64)
+    allowed = np.broadcast_to(np.asarray(allowed, np.float64), v.shape)
+    err = np.abs(v - reference)
+    bad = ~(err <= allowed)  # NaN counts as a mismatch
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(err == 0, 0.0, err / allowed)
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    rel = relative_difference(v, reference)
+    shape = v.shape
+    i_abs, i_rel, i_worst = (int(np.nanargmax(x)) if x.size else 0 for x in (err, rel, ratio))
+    flat = lambda x, i: float(x.reshape(-1)[i]) if x.size else 0.0  # noqa: E731
+    denom = np.maximum(np.abs(v), np.abs(reference))
+    return Comparison(
+        tensor, against, passed=not bad.any(), mismatched=int(bad.sum()), total=int(v.size),
+        max_abs=flat(err, i_abs), max_abs_index=_index(i_abs, shape), max_abs_allowed=flat(allowed, i_abs),
+        max_rel=flat(rel, i_rel), max_rel_index=_index(i_rel, shape),
+        max_rel_allowed=flat(allowed, i_rel) / flat(denom, i_rel) if flat(denom, i_rel) else 0.0,
+        margin=flat(ratio, i_worst), worst_index=_index(i_worst, shape),
+        worst_value=flat(v, i_worst), worst_reference=flat(reference, i_worst),
+        worst_allowed=flat(allowed, i_worst),
+    )
