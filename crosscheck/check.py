@@ -102,13 +102,15 @@ def run_oracles(problem: Problem, names=None):
     return answers, status
 
 
-def _compare_answers(case, order, a, b, against, dtype_a, S, expected_dtype=None, oracle_error=None):
+def _compare_answers(case, order, a, b, against, dtype_a, S, expected_dtype=None, oracle_error=None,
+                     gain_a=1.0, gain_b=1.0):
+    """Compare a's answer with oracle b's, loss first, then in backward order."""
     out = []
     oracle_error = oracle_error or {}
     for key in ["loss"] + order:
         if key not in a or key not in b:
             continue
-        allowed = tolerance.allowed(S[key], dtype_a, "float64", oracle_error.get(key, 0.0))
+        allowed = tolerance.allowed(S[key], dtype_a, "float64", oracle_error.get(key, 0.0), gain_a, gain_b)
         value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
         out.append(compare(key, against, value, np.asarray(b[key], np.float64), allowed,
                            expected_dtype if key != "loss" else None))
@@ -132,7 +134,8 @@ def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
         # both float64; each side's own error estimate (if any) widens the pair's allowance
         est = {k: np.asarray(errors[na].get(k, 0.0)) + np.asarray(errors[nb].get(k, 0.0))
                for k in set(errors[na]) | set(errors[nb])}
-        result.oracle_pairs += _compare_answers(case, order, a, b, f"{na}~{nb}", "float64", S, oracle_error=est)
+        result.oracle_pairs += _compare_answers(case, order, a, b, f"{na}~{nb}", "float64", S, oracle_error=est,
+                                                gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain)
 
     try:
         raw = sut.backprop(case, {k: v.copy() for k, v in problem.params.items()}, problem.X.copy(), problem.Y.copy())
@@ -156,7 +159,8 @@ def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
             sut_rows["loss"] = usable["loss"]
         for name, ans in answers.items():
             result.comparisons += _compare_answers(case, order, sut_rows, ans, name, case["dtype"], S,
-                                                   expected_dtype=case["dtype"], oracle_error=errors[name])
+                                                   expected_dtype=case["dtype"], oracle_error=errors[name],
+                                                   gain_b=ORACLES[name].underflow_gain)
 
     failed_keys = {c.tensor for c in result.comparisons if not c.passed} | {key for key, _ in problems}
     if not answers:

@@ -4,11 +4,13 @@ The rule
 --------
 For every entry x of every compared tensor (and for the loss J),
 
-    allowed(x) = (u_a + u_b) * S(x)
+    allowed(x) = (u_a + u_b) * S(x) + (eta_a + eta_b) * F(x)
 
 where u_a and u_b are the unit roundoffs of the two computations being compared (2^-53 for
-float64, 2^-24 for float32) and S(x) is a first-order bound on how much one rounding of every
-operation can move x, in units of u. S is computed here, in float64, by propagating magnitudes
+float64, 2^-24 for float32), S(x) is a first-order bound on how much one rounding of every
+operation can move x, in units of u, and F(x) the same for underflow: each operation may also
+err by eta, the smallest normal number of its dtype, near zero (Higham's fl(x op y) =
+(x op y)(1 + delta) + eta), and F counts those operations, propagated by the same gains. S is computed here, in float64, by propagating magnitudes
 through the network alongside the forward and backward pass, with the standard bounds:
 
 * an inner product of n terms errs by at most n u Σ|terms|  (Higham, gamma_n to first order);
@@ -41,18 +43,24 @@ import numpy as np
 from crosscheck import activations, losses
 
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24}
+UNDERFLOW = {"float64": float(np.finfo(np.float64).tiny), "float32": float(np.finfo(np.float32).tiny)}
+"""eta: the absolute error one operation can make near zero (the smallest normal number, so that
+flush-to-zero arithmetic, as XLA uses on CPU, is covered as well as gradual underflow)."""
 C_F = 8
 """Roundings charged to one elementwise formula: a libm call (within a few ulp) and its arithmetic."""
 
 
 @dataclass
 class Bounds:
-    """First-order error bounds in units of u, rows layout, one array per contract tensor."""
+    """First-order error bounds, rows layout, one array per contract tensor.
+
+    Each S[key] has a leading axis of 2: S[key][0] in units of u (rounding), S[key][1] in units of
+    eta (underflow). Keys: dW{l}, db{l}, dZ{l}, dA0 and 'loss'.
+    """
 
     S: dict[str, np.ndarray]
-    """dW{l}, db{l}, dZ{l}, dA0 and 'loss' (a 0-d array)."""
     E_Z: list[np.ndarray]
-    """Forward error bound of each Z_l (index l; E_Z[0] is unused)."""
+    """(rounding, underflow) bound of each Z_l (index l; E_Z[0] is unused)."""
     E_A: list[np.ndarray]
     Z: list[np.ndarray]
     A: list[np.ndarray]
@@ -62,58 +70,79 @@ def unit_roundoff(dtype: str) -> float:
     return UNIT_ROUNDOFF[str(dtype)]
 
 
-def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, oracle_error: np.ndarray | float = 0.0) -> np.ndarray:
-    """The allowed |a - b| per entry when computation a (in dtype_a) meets computation b."""
-    return (unit_roundoff(dtype_a) + unit_roundoff(dtype_b)) * S + oracle_error
+def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, oracle_error: np.ndarray | float = 0.0,
+            gain_a: float = 1.0, gain_b: float = 1.0) -> np.ndarray:
+    """The allowed |a - b| per entry when computation a (in dtype_a) meets computation b.
+
+    ``gain_a`` and ``gain_b`` scale each side's underflow term: a complex-step derivative is
+    Im(f) / h, so an underflow in Im(f) costs eta / h (``oracles.Oracle.underflow_gain``).
+    """
+    rounding = unit_roundoff(dtype_a) + unit_roundoff(dtype_b)
+    underflow = UNDERFLOW[str(dtype_a)] * gain_a + UNDERFLOW[str(dtype_b)] * gain_b
+    return rounding * S[0] + underflow * S[1] + oracle_error
+
+
+def _sources(rounding: np.ndarray, ops) -> np.ndarray:
+    """Stack a rounding source (units of u) with its underflow source (units of eta, ``ops`` operations)."""
+    return np.stack([rounding, np.broadcast_to(np.asarray(ops, np.float64), np.shape(rounding))])
 
 
 def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
-    """Propagate magnitudes and error bounds (float64, rows layout) for one case."""
+    """Propagate magnitudes and error bounds (float64, rows layout) for one case.
+
+    Magnitudes (M_*) are plain arrays; error bounds (E_*) carry the leading (rounding, underflow)
+    axis and are propagated by the same linear maps.
+    """
     L, m = len(case["activations"]), X.shape[0]
     names = case["activations"]
     W = {l: np.asarray(params[f"W{l}"], np.float64) for l in range(1, L + 1)}
     b = {l: np.asarray(params[f"b{l}"], np.float64) for l in range(1, L + 1)}
-    A, E_A = [np.asarray(X, np.float64)], [np.zeros(X.shape)]
+    A, E_A = [np.asarray(X, np.float64)], [np.zeros((2,) + X.shape)]
     Z, E_Z = [None], [None]
+    T = lambda x: np.swapaxes(x, -1, -2)  # noqa: E731
+    rows = lambda x: x.sum(-1, keepdims=True)  # noqa: E731  (over the units of each example)
     with np.errstate(all="ignore"):
         for l in range(1, L + 1):
+            n_in = W[l].shape[0] + 1
             Z.append(A[-1] @ W[l] + b[l])
-            E_Z.append((W[l].shape[0] + 1) * (np.abs(A[-1]) @ np.abs(W[l]) + np.abs(b[l])) + E_A[-1] @ np.abs(W[l]))
+            E_Z.append(_sources(n_in * (np.abs(A[-1]) @ np.abs(W[l]) + np.abs(b[l])), 2 * n_in)
+                       + E_A[-1] @ np.abs(W[l]))
             act = activations.get(names[l - 1])
             A.append(act.value(Z[l]))
             if act.elementwise:
-                E_A.append(C_F * act.v_terms(Z[l]) + act.d1(Z[l]) * E_Z[l])
+                E_A.append(_sources(C_F * act.v_terms(Z[l]), C_F) + act.d1(Z[l]) * E_Z[l])
             else:  # softmax, with the max subtracted first
-                Ez = E_Z[l] + C_F * (np.abs(Z[l]) + np.abs(Z[l]).max(1, keepdims=True))
-                E_A.append(C_F * A[l] + A[l] * (Ez + (A[l] * Ez).sum(1, keepdims=True)))
+                Ez = E_Z[l] + _sources(C_F * (np.abs(Z[l]) + np.abs(Z[l]).max(-1, keepdims=True)), C_F)
+                E_A.append(_sources(C_F * A[l], C_F) + A[l] * (Ez + rows(A[l] * Ez)))
 
         loss = losses.get(case["loss"])
         r = 1.0 / m if case["reduction"] == "mean" else 1.0
         a, y = A[L], np.asarray(Y, np.float64)
-        E_a = E_A[L] + C_F * np.abs(a)
+        E_a = E_A[L] + _sources(C_F * np.abs(a), C_F)
         terms = loss.grad_terms(a, y)
-        S = {"loss": np.asarray(r * ((C_F + m) * loss.value_terms(a, y).sum() + (terms * E_a).sum()))}
+        S = {"loss": r * (_sources((C_F + m) * loss.value_terms(a, y).sum(), (C_F + 2) * m * a.shape[1])
+                          + (terms * E_a).sum((-1, -2)))}
         M_dA = r * terms
-        E_dA = r * (C_F * terms + loss.hess_abs(a, y, E_a))
+        E_dA = r * (_sources(C_F * terms, C_F) + loss.hess_abs(a, y, E_a))
         for l in range(L, 0, -1):
             act = activations.get(names[l - 1])
             n = Z[l].shape[1]
             if act.elementwise:
                 d1 = act.d1(Z[l])
                 M_dZ = M_dA * d1
-                E_dZ = E_dA * d1 + M_dA * (act.d2(Z[l]) * E_Z[l] + C_F * act.d1_terms(Z[l])) + C_F * M_dZ
+                E_dZ = (E_dA * d1 + M_dA * act.d2(Z[l]) * E_Z[l]
+                        + _sources(C_F * (M_dA * act.d1_terms(Z[l]) + M_dZ), 2 * C_F))
             else:  # softmax: dZ = A (dA - <A, dA>)
-                s = (A[l] * M_dA).sum(1, keepdims=True)
+                s = rows(A[l] * M_dA)
                 M_dZ = A[l] * (M_dA + s)
-                E_dZ = ((E_A[l] + C_F * A[l]) * (M_dA + s)
-                        + A[l] * (E_dA + (E_A[l] * M_dA).sum(1, keepdims=True)
-                                  + (A[l] * E_dA).sum(1, keepdims=True) + n * s))
+                E_dZ = ((E_A[l] + _sources(C_F * A[l], C_F)) * (M_dA + s)
+                        + A[l] * (E_dA + rows(E_A[l] * M_dA) + rows(A[l] * E_dA) + _sources(n * s, 2 * n)))
             absA = np.abs(A[l - 1])
             S[f"dZ{l}"] = E_dZ
-            S[f"dW{l}"] = m * (absA.T @ M_dZ) + E_A[l - 1].T @ M_dZ + absA.T @ E_dZ
-            S[f"db{l}"] = m * M_dZ.sum(0, keepdims=True) + E_dZ.sum(0, keepdims=True)
+            S[f"dW{l}"] = _sources(m * (absA.T @ M_dZ), 2 * m) + T(E_A[l - 1]) @ M_dZ + absA.T @ E_dZ
+            S[f"db{l}"] = _sources(m * M_dZ.sum(0, keepdims=True), 2 * m) + E_dZ.sum(-2, keepdims=True)
             M_dA = M_dZ @ np.abs(W[l]).T
-            E_dA = n * M_dA + E_dZ @ np.abs(W[l]).T
+            E_dA = _sources(n * M_dA, 2 * n) + E_dZ @ np.abs(W[l]).T
         S["dA0"] = E_dA
     return Bounds(S=S, E_Z=E_Z, E_A=E_A, Z=Z, A=A)
 
@@ -123,17 +152,29 @@ def kink_clearance(case: dict, bounds_: Bounds, Y: np.ndarray) -> np.ndarray:
 
     A relu or leaky_relu pre-activation, or a hinge margin, decides a branch. Two correct
     computations (the SUT in its dtype, an oracle in float64) take the same branch when the exact
-    value lies farther from the kink than both of their rounding errors: |x| > (u + u64) E_x.
+    value lies farther from the kink than both of their errors can move it: |x| > allowed(E_x).
     """
-    u = unit_roundoff(case["dtype"]) + unit_roundoff("float64")
+    dtype = case["dtype"]
     ok = np.ones(bounds_.Z[1].shape[0], dtype=bool)
     for l, name in enumerate(case["activations"], start=1):
         if activations.get(name).kink is not None:
-            ok &= (np.abs(bounds_.Z[l]) > u * bounds_.E_Z[l]).all(1)
+            ok &= (np.abs(bounds_.Z[l]) > allowed(bounds_.E_Z[l], dtype, "float64")).all(1)
     if losses.get(case["loss"]).kink:
-        a, E = bounds_.A[-1], bounds_.E_A[-1] + C_F * (np.abs(bounds_.A[-1]) + 1)
+        a = bounds_.A[-1]
+        E = bounds_.E_A[-1] + _sources(C_F * (np.abs(a) + 1), C_F)
         onehot = losses.target_onehot(np.asarray(Y, np.float64))
         margin = losses.hinge_margins(a, onehot)
-        E_margin = E + (E * onehot).sum(1, keepdims=True)
-        ok &= ((np.abs(margin) > u * E_margin) | (onehot == 1)).all(1)
+        E_margin = E + (E * onehot).sum(-1, keepdims=True)
+        ok &= ((np.abs(margin) > allowed(E_margin, dtype, "float64")) | (onehot == 1)).all(1)
     return ok
+
+
+def published_rounding(figure: str) -> float:
+    """Half a unit in the last digit of a printed figure: '0.298371109' -> 5e-10.
+
+    A published number is exact only to the digits shown; this is the whole of its uncertainty.
+    """
+    mantissa = figure.strip().lower().split("e")[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exponent = int(figure.lower().split("e")[1]) if "e" in figure.lower() else 0
+    return 0.5 * 10.0 ** (exponent - decimals)

@@ -35,6 +35,11 @@ class Oracle:
     def gradients(self) -> Callable:
         return import_module(self.module).gradients
 
+    @property
+    def underflow_gain(self) -> float:
+        """How much an underflow inside the oracle is amplified in its answer (1 for autograd)."""
+        return getattr(import_module(self.module), "UNDERFLOW_GAIN", 1.0)
+
 
 ORACLES: dict[str, Oracle] = {
     o.name: o

@@ -5,6 +5,8 @@ whichever the textbook formula uses (sigmoid' = A (1 - A) reads the cached A). S
 activation that is not elementwise: it has its own Jacobian-vector product, ``softmax_backward``.
 """
 
+import math
+
 import numpy as np
 from scipy.special import erf
 
@@ -31,12 +33,12 @@ def softmax_backward(dA, A, axis):
 
 
 def _gelu(Z):
-    return Z * 0.5 * (1 + erf(Z / np.sqrt(2)))
+    return Z * 0.5 * (1 + erf(Z / math.sqrt(2)))
 
 
 def _gelu_prime(Z, A):
-    Phi = 0.5 * (1 + erf(Z / np.sqrt(2)))
-    phi = np.exp(-0.5 * Z * Z) / np.sqrt(2 * np.pi)
+    Phi = 0.5 * (1 + erf(Z / math.sqrt(2)))
+    phi = np.exp(-0.5 * Z * Z) / math.sqrt(2 * math.pi)
     return Phi + Z * phi
 
 

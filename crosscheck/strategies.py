@@ -1,0 +1,77 @@
+"""Hypothesis strategies for generated cases (public: import them to test your own code).
+
+    from crosscheck.strategies import cases, problems
+    @given(problems(supports=my_backprop.supports))
+    def test_mine(problem): ...
+
+A case is drawn constructively: the loss first, then an output activation the loss is defined for,
+then everything else independently; arrays come from a seeded generator (``problems.build``), so
+Hypothesis shrinks towards small networks, plain activations and seed 0.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from crosscheck import contract, losses, problems as _problems
+
+MAX_SEED = 2**32 - 1
+
+
+def _check_range(name: str, lo: int, hi: int, floor: int) -> None:
+    if not (isinstance(lo, int) and isinstance(hi, int) and floor <= lo <= hi):
+        raise InvalidArgument(f"{name} must satisfy {floor} <= min <= max, got min={lo!r}, max={hi!r}")
+
+
+@st.composite
+def cases(draw, supports: Optional[dict] = None, *, min_depth: int = 1, max_depth: int = 4,
+          min_width: int = 1, max_width: int = 16, min_batch: int = 1, max_batch: int = 32,
+          dtypes: Optional[tuple[str, ...]] = None, layouts: Optional[tuple[str, ...]] = None) -> dict:
+    """A case dict: the contract's keys plus ``batch``, ``seed``, ``scale`` and ``contract_version``.
+
+    ``supports`` restricts names the way a SUT's ``supports`` attribute does; ``dtypes`` and
+    ``layouts`` narrow further (for tests parametrized over them).
+    """
+    _check_range("depth", min_depth, max_depth, 1)
+    _check_range("width", min_width, max_width, 1)
+    _check_range("batch", min_batch, max_batch, 1)
+    acts = contract.supported(supports, "activations")
+    usable = [name for name in contract.supported(supports, "losses")
+              if losses.get(name).outputs is None or set(losses.get(name).outputs) & set(acts)]
+    if not acts or not usable:
+        raise InvalidArgument(f"supports {supports!r} leaves no activation/loss pair to generate")
+    dtype_choices = [d for d in contract.supported(supports, "dtypes") if dtypes is None or d in dtypes]
+    layout_choices = [d for d in contract.supported(supports, "layouts") if layouts is None or d in layouts]
+    if not dtype_choices or not layout_choices:
+        raise InvalidArgument(f"no dtype or layout left: supports {supports!r}, dtypes {dtypes!r}, layouts {layouts!r}")
+
+    loss = draw(st.sampled_from(usable))
+    allowed_out = [a for a in acts if losses.get(loss).outputs is None or a in losses.get(loss).outputs]
+    L = draw(st.integers(min_depth, max_depth))
+    # one-unit outputs make softmax constant and one-hot targets trivial; the builder allows them
+    # for everything else
+    out = draw(st.sampled_from(allowed_out))
+    min_out = 2 if (out == "softmax" or losses.get(loss).targets == "onehot") else 1
+    sizes = [draw(st.integers(min_width, max_width)) for _ in range(L)]
+    sizes.append(draw(st.integers(max(min_width, min_out), max(max_width, min_out))))
+    hidden = [draw(st.sampled_from(acts)) for _ in range(L - 1)]
+    return {
+        "contract_version": contract.CONTRACT_VERSION,
+        "sizes": sizes,
+        "activations": hidden + [out],
+        "loss": loss,
+        "layout": draw(st.sampled_from(layout_choices)),
+        "dtype": draw(st.sampled_from(dtype_choices)),
+        "reduction": draw(st.sampled_from(contract.supported(supports, "reductions"))),
+        "batch": draw(st.integers(min_batch, max_batch)),
+        "scale": draw(st.sampled_from(tuple(_problems.SCALES))),
+        "seed": draw(st.integers(0, MAX_SEED)),
+    }
+
+
+def problems(supports: Optional[dict] = None, **kwargs) -> st.SearchStrategy[_problems.Problem]:
+    """Cases with their arrays (``crosscheck.problems.Problem``), ready for a SUT."""
+    return cases(supports, **kwargs).map(_problems.build)

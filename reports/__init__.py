@@ -1,0 +1,1 @@
+"""HTML discrepancy reports built from ``--results`` files (reserved)."""

@@ -1,0 +1,59 @@
+"""The cross-check itself: generated networks through the SUT (``--sut``) and every oracle.
+
+Run against your own implementation with ``pytest -m crosscheck --sut=path/to/file.py:backprop``.
+"""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crosscheck import contract, problems
+from crosscheck import strategies as cs
+
+pytestmark = pytest.mark.crosscheck
+
+# fixtures here are stateless per example, so sharing them across Hypothesis examples is safe
+shared_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("layout", contract.LAYOUTS)
+@pytest.mark.parametrize("dtype", contract.DTYPES)
+@shared_fixtures
+@given(data=st.data())
+def test_gradients_agree_with_oracles(crosscheck, dtype, layout, data):
+    sut = crosscheck.sut
+    if dtype not in sut.supported("dtypes") or layout not in sut.supported("layouts"):
+        pytest.skip(f"the SUT does not declare support for {dtype} / {layout}")
+    problem = data.draw(cs.problems(sut.supports, dtypes=(dtype,), layouts=(layout,)), label="problem")
+    crosscheck(problem)
+
+
+# Known edges, checked on every run whatever Hypothesis draws.
+PINNED = {
+    "softmax-huge-logits": dict(sizes=[4, 6, 5], activations=["identity", "softmax"], loss="cross_entropy",
+                                scale="large"),
+    "logits-huge": dict(sizes=[3, 8, 4], activations=["relu", "identity"], loss="softmax_cross_entropy",
+                        scale="large"),
+    "sigmoid-bce-saturated": dict(sizes=[5, 7, 3], activations=["tanh", "sigmoid"], loss="bce", scale="large"),
+    "width-one-deep": dict(sizes=[1, 1, 1, 1, 1], activations=["tanh", "elu", "gelu", "silu"], loss="half_sse",
+                           scale="unit"),
+    "batch-one": dict(sizes=[3, 4, 3], activations=["leaky_relu", "identity"], loss="hinge", scale="unit",
+                      batch=1),
+    "hidden-softmax": dict(sizes=[3, 5, 5, 2], activations=["softmax", "softplus", "sigmoid"], loss="mse",
+                           scale="large"),
+}
+
+
+@pytest.mark.parametrize("layout", contract.LAYOUTS)
+@pytest.mark.parametrize("dtype", contract.DTYPES)
+@pytest.mark.parametrize("name", PINNED)
+def test_pinned_case(crosscheck, name, dtype, layout):
+    spec = PINNED[name]
+    sut = crosscheck.sut
+    needed = set(spec["activations"]) - set(sut.supported("activations"))
+    if needed or spec["loss"] not in sut.supported("losses") or dtype not in sut.supported("dtypes") \
+            or layout not in sut.supported("layouts"):
+        pytest.skip(f"the SUT does not declare support for {name}")
+    case = {"contract_version": contract.CONTRACT_VERSION, "reduction": "mean", "batch": 7, "seed": 1,
+            **spec, "dtype": dtype, "layout": layout}
+    crosscheck(problems.build(case))
