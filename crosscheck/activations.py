@@ -1,7 +1,9 @@
 """The activation table: one row per contract activation name.
 
 Each row holds the harness's own float64 definition of g (complex-safe, so the complex-step
-oracle can run through it) and the magnitudes the error model needs. Nothing here is the SUT's
+oracle can run through it) and the magnitudes the error model needs, written so that tiny values
+stay accurate (sigma(z) sigma(-z), not sigma (1 - sigma)): a magnitude that rounds to zero would
+hide the error it is meant to bound. Nothing here is the SUT's
 code, and no oracle takes a derivative from this table: the finite-difference oracle uses ``value``
 only, and ``tolerance.py`` uses the magnitudes.
 
@@ -71,6 +73,12 @@ def _s(z):
     return sigmoid(z)
 
 
+def _sech2(z):
+    """tanh'(z) = sech^2 z, without the cancellation of 1 - tanh^2 (the error model needs tiny values)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / np.cosh(z) ** 2
+
+
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
@@ -78,12 +86,12 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z: z, np.abs, lambda z: np.ones_like(z), lambda z: np.zeros_like(z),
                    lambda z: np.ones_like(z)),
         Activation("sigmoid", "g(z) = 1 / (1 + e^-z);  g' = g (1 - g)",
-                   sigmoid, _s, lambda z: _s(z) * (1 - _s(z)),
-                   lambda z: np.abs(_s(z) * (1 - _s(z)) * (1 - 2 * _s(z))),
+                   sigmoid, _s, lambda z: _s(z) * _s(-z),
+                   lambda z: _s(z) * _s(-z) * np.abs(_s(-z) - _s(z)),
                    lambda z: _s(z) + _s(z) ** 2),
         Activation("tanh", "g(z) = tanh z;  g' = 1 - g^2",
-                   np.tanh, lambda z: np.abs(np.tanh(z)), lambda z: 1 - np.tanh(z) ** 2,
-                   lambda z: np.abs(2 * np.tanh(z) * (1 - np.tanh(z) ** 2)),
+                   np.tanh, lambda z: np.abs(np.tanh(z)), _sech2,
+                   lambda z: 2 * np.abs(np.tanh(z)) * _sech2(z),
                    lambda z: 1 + np.tanh(z) ** 2),
         Activation("relu", "g(z) = max(0, z);  g' = [z > 0] (0 at z = 0)",
                    lambda z: _where(z.real > 0, z, 0.0 * z), lambda z: np.maximum(z, 0),
@@ -101,11 +109,11 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z: np.where(z > 0, 1.0, 2.0)),
         Activation("softplus", "g(z) = log(1 + e^z);  g' = sigmoid(z)",
                    softplus, lambda z: softplus(z) + 1,  # log(1 + e^z) rounds 1 + e^z
-                   _s, lambda z: _s(z) * (1 - _s(z)), _s),
+                   _s, lambda z: _s(z) * _s(-z), _s),
         Activation("silu", "g(z) = z sigmoid(z);  g' = s + z s (1 - s)",
                    lambda z: z * sigmoid(z), lambda z: np.abs(z) * _s(z),
-                   lambda z: np.abs(_s(z) * (1 + z * (1 - _s(z)))),
-                   lambda z: np.abs(_s(z) * (1 - _s(z)) * (2 + z * (1 - 2 * _s(z)))),
+                   lambda z: np.abs(_s(z) * (1 + z * _s(-z))),
+                   lambda z: np.abs(_s(z) * _s(-z) * (2 + z * (_s(-z) - _s(z)))),
                    lambda z: _s(z) + np.abs(z) * _s(z) * (1 + _s(z))),
         Activation("gelu", "g(z) = z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2;  g' = Phi + z phi",
                    lambda z: z * 0.5 * special.erfc(-z / np.sqrt(2)),
