@@ -73,6 +73,15 @@ def _s(z):
     return sigmoid(z)
 
 
+def sig_terms(z):
+    """The rounding scale of sigmoid: 1/2 + |tanh(z/2)|/2, the terms of sigma = (1 + tanh(z/2)) / 2.
+
+    XLA evaluates the logistic function in that form, accurate to u absolutely rather than
+    relatively, so a saturated sigmoid may come out as exactly 0 there.
+    """
+    return 0.5 * (1 + np.abs(np.tanh(z / 2)))
+
+
 def _sech2(z):
     """tanh'(z) = sech^2 z, without the cancellation of 1 - tanh^2 (the error model needs tiny values)."""
     with np.errstate(over="ignore"):
@@ -86,9 +95,9 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z: z, np.abs, lambda z: np.ones_like(z), lambda z: np.zeros_like(z),
                    lambda z: np.ones_like(z)),
         Activation("sigmoid", "g(z) = 1 / (1 + e^-z);  g' = g (1 - g)",
-                   sigmoid, _s, lambda z: _s(z) * _s(-z),
+                   sigmoid, sig_terms, lambda z: _s(z) * _s(-z),
                    lambda z: _s(z) * _s(-z) * np.abs(_s(-z) - _s(z)),
-                   lambda z: _s(z) + _s(z) ** 2),
+                   lambda z: sig_terms(z) + _s(z)),
         Activation("tanh", "g(z) = tanh z;  g' = 1 - g^2",
                    np.tanh, lambda z: np.abs(np.tanh(z)), _sech2,
                    lambda z: 2 * np.abs(np.tanh(z)) * _sech2(z),
@@ -109,12 +118,13 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z: np.where(z > 0, 1.0, 2.0)),
         Activation("softplus", "g(z) = log(1 + e^z);  g' = sigmoid(z)",
                    softplus, lambda z: softplus(z) + 1,  # log(1 + e^z) rounds 1 + e^z
-                   _s, lambda z: _s(z) * _s(-z), _s),
+                   # sigma(z) may be formed as exp(z - softplus(z)): rounding grows with softplus(z)
+                   _s, lambda z: _s(z) * _s(-z), lambda z: sig_terms(z) + _s(z) * (1 + softplus(z))),
         Activation("silu", "g(z) = z sigmoid(z);  g' = s + z s (1 - s)",
-                   lambda z: z * sigmoid(z), lambda z: np.abs(z) * _s(z),
+                   lambda z: z * sigmoid(z), lambda z: np.abs(z) * sig_terms(z),
                    lambda z: np.abs(_s(z) * (1 + z * _s(-z))),
                    lambda z: np.abs(_s(z) * _s(-z) * (2 + z * (_s(-z) - _s(z)))),
-                   lambda z: _s(z) + np.abs(z) * _s(z) * (1 + _s(z))),
+                   lambda z: (1 + np.abs(z)) * sig_terms(z) + np.abs(z) * _s(z)),
         Activation("gelu", "g(z) = z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2;  g' = Phi + z phi",
                    lambda z: z * 0.5 * special.erfc(-z / np.sqrt(2)),
                    lambda z: np.abs(z) * _Phi_terms(z),  # (1 + erf) / 2 rounds at scale 1

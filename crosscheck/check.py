@@ -86,7 +86,7 @@ def run_oracles(problem: Problem, names=None):
     """Every requested oracle's answer (rows layout, float64), and a status line for each."""
     params, X, Y = _rows64(problem)
     answers, status = {}, {}
-    for name in names or ORACLES:
+    for name in (ORACLES if names is None else names):
         oracle = ORACLES[name]
         ok, reason = oracle.available()
         if not ok:

@@ -69,7 +69,9 @@ def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray,
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
     rel = relative_difference(v, reference)
     shape = v.shape
-    i_abs, i_rel, i_worst = (int(np.nanargmax(x)) if x.size else 0 for x in (err, rel, ratio))
+    # NaN ranks as the worst of all, so a NaN entry is the one reported
+    i_abs, i_rel, i_worst = (int(np.argmax(np.where(np.isnan(x), np.inf, x))) if x.size else 0
+                             for x in (err, rel, ratio))
     flat = lambda x, i: float(x.reshape(-1)[i]) if x.size else 0.0  # noqa: E731
     denom = np.maximum(np.abs(v), np.abs(reference))
     return Comparison(

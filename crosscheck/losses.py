@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from crosscheck import activations
 from crosscheck.activations import sigmoid, softmax, softplus
 
 Array = np.ndarray
@@ -95,8 +96,9 @@ LOSSES: dict[str, Loss] = {
              lambda a, y: -(_xlog(y, a) + _xlog(1 - y, 1 - a)).sum(-1), "binary", ("sigmoid",),
              grad_terms=lambda a, y: np.abs(y / a) + np.abs((1 - y) / (1 - a)),
              hess_abs=lambda a, y, e: (y / a**2 + (1 - y) / (1 - a) ** 2) * e,
+             # log of a rounded a or 1 - a errs by u whatever their size: one unit per log
              value_terms=lambda a, y: (np.abs(_xlog(y, a)) + np.abs(_xlog(1 - y, 1 - a))
-                                       + np.abs(y) + np.abs((1 - y) * a / (1 - a))).sum(-1)),
+                                       + np.abs(y) + np.abs(1 - y)).sum(-1)),
         Loss("cross_entropy", "-sum_k y_k log a_k", lambda a, y: -_xlog(y, a).sum(-1), "onehot",
              ("softmax", "sigmoid"),
              grad_terms=lambda a, y: np.abs(y / a),
@@ -104,13 +106,16 @@ LOSSES: dict[str, Loss] = {
              value_terms=lambda a, y: (np.abs(_xlog(y, a)) + np.abs(y)).sum(-1)),
         Loss("softmax_cross_entropy", "-sum_k y_k log softmax(a)_k  (a: logits)",
              lambda a, y: y.sum(-1) * _logsumexp(a) - (y * a).sum(-1), "onehot", None,
-             grad_terms=lambda a, y: softmax(a) + np.abs(y),
+             # p may be formed as exp(log_softmax), whose rounding grows with |log p|
+             grad_terms=lambda a, y: softmax(a) * (1 + np.abs(a - _logsumexp(a)[..., None])) + np.abs(y),
              hess_abs=lambda a, y, e: softmax(a) * (e + (softmax(a) * e).sum(-1, keepdims=True)),
              value_terms=lambda a, y: (np.abs(y) * (np.abs(a) + np.abs(a).max(-1, keepdims=True))
                                        ).sum(-1) + np.abs(_logsumexp(a)) + 1),
         Loss("bce_with_logits", "-sum_k [y_k log sigmoid(a_k) + (1 - y_k) log(1 - sigmoid(a_k))]",
              lambda a, y: (softplus(a) - y * a).sum(-1), "binary", None,
-             grad_terms=lambda a, y: sigmoid(a) + np.abs(y),
+             # sigma(a) may be formed as exp(a - softplus(a)), whose rounding grows with |a|
+             grad_terms=lambda a, y: (activations.sig_terms(a) + np.abs(y)
+                                      + np.abs(a) * (np.abs(y) * sigmoid(-a) + np.abs(1 - y) * sigmoid(a))),
              hess_abs=lambda a, y, e: sigmoid(a) * (1 - sigmoid(a)) * e,
              value_terms=lambda a, y: (softplus(a) + np.abs(y * a) + 1).sum(-1)),
         Loss("hinge", "sum_{k != c} max(0, a_k - a_c + 1), c the target class",
