@@ -43,6 +43,11 @@ def softplus(z: Array) -> Array:
     return _where(z.real > 0, pos, neg)
 
 
+def _elu(z: Array) -> Array:
+    with np.errstate(all="ignore"):
+        return _where(z.real > 0, z, np.expm1(z))
+
+
 def softmax(z: Array) -> Array:
     """e^{z_k} / sum_j e^{z_j} over the last axis (one example per row)."""
     shift = z.real.max(axis=-1, keepdims=True)  # a real shift keeps the complex step intact
@@ -111,7 +116,7 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z: np.where(z >= 0, z, -0.01 * z), lambda z: np.where(z >= 0, 1.0, 0.01), lambda z: np.zeros_like(z),
                    lambda z: np.where(z >= 0, 1.0, 0.01), kink=0.0),
         Activation("elu", "g(z) = z for z > 0, e^z - 1 otherwise;  g' = g + 1 for z <= 0",
-                   lambda z: _where(z.real > 0, z, np.expm1(z)),
+                   _elu,
                    lambda z: np.where(z > 0, z, 2.0),  # e^z - 1 may be formed naively: scale 1
                    lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
                    lambda z: np.where(z > 0, 0.0, np.exp(np.minimum(z, 0))),
