@@ -13,8 +13,8 @@ Im(g(z + ih)) / h is the derivative of the branch the unperturbed z lies on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 from scipy import special
@@ -61,15 +61,15 @@ class Activation:
     formula: str
     value: Callable[[Array], Array]
     """g(z), float64 or complex128, rows layout (examples along axis -2, units along axis -1)."""
-    v_terms: Optional[Callable[[Array], Array]]
+    v_terms: Callable[[Array], Array] | None
     """Sum of the magnitudes of the terms in the textbook formula for g (the rounding scale of A)."""
-    d1: Optional[Callable[[Array], Array]]
+    d1: Callable[[Array], Array] | None
     """|g'(z)| (elementwise activations only)."""
-    d2: Optional[Callable[[Array], Array]]
+    d2: Callable[[Array], Array] | None
     """|g''(z)|, how fast g' moves when z carries a rounding error."""
-    d1_terms: Optional[Callable[[Array], Array]]
+    d1_terms: Callable[[Array], Array] | None
     """Sum of the magnitudes of the terms in the textbook formula for g' (the rounding scale)."""
-    kink: Optional[float] = None
+    kink: float | None = None
     """Where g' jumps, if anywhere: generated cases keep pre-activations clear of it."""
     elementwise: bool = True
 
@@ -113,7 +113,8 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z: np.zeros_like(z), lambda z: (z > 0) * 1.0, kink=0.0),
         Activation("leaky_relu", "g(z) = z for z >= 0, 0.01 z for z < 0",
                    lambda z: _where(z.real >= 0, z, 0.01 * z),
-                   lambda z: np.where(z >= 0, z, -0.01 * z), lambda z: np.where(z >= 0, 1.0, 0.01), lambda z: np.zeros_like(z),
+                   lambda z: np.where(z >= 0, z, -0.01 * z), lambda z: np.where(z >= 0, 1.0, 0.01),
+                   lambda z: np.zeros_like(z),
                    lambda z: np.where(z >= 0, 1.0, 0.01), kink=0.0),
         Activation("elu", "g(z) = z for z > 0, e^z - 1 otherwise;  g' = g + 1 for z <= 0",
                    _elu,

@@ -20,7 +20,6 @@ import math
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -38,8 +37,8 @@ class CaseResult:
     case: dict
     sut: str
     verdict: str
-    first_divergence: Optional[str] = None
-    layer: Optional[int] = None
+    first_divergence: str | None = None
+    layer: int | None = None
     problems: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     oracle_pairs: list[Comparison] = field(default_factory=list)
@@ -153,7 +152,8 @@ def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
     problems = list(contract.check_answer(case, raw, m))
     result.problems = [p for _, p in problems]
     if answers:
-        usable = {k: v for k, v in raw.items() if k not in {key for key, _ in problems}} if isinstance(raw, dict) else {}
+        broken = {key for key, _ in problems}
+        usable = {k: v for k, v in raw.items() if k not in broken} if isinstance(raw, dict) else {}
         sut_rows = contract.to_rows(case, {k: v for k, v in usable.items() if k != "loss"})
         if "loss" in usable:
             sut_rows["loss"] = usable["loss"]

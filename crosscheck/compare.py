@@ -9,7 +9,6 @@ absolute and relative differences with their indices and the allowed values ther
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -27,7 +26,7 @@ class Comparison:
     against: str
     """The oracle (or 'oracle_a~oracle_b' for a pair of oracles)."""
     passed: bool
-    problem: Optional[str] = None
+    problem: str | None = None
     """Why it failed before values were compared: shape or dtype."""
     mismatched: int = 0
     total: int = 0
@@ -53,7 +52,7 @@ def _index(flat: int, shape: tuple[int, ...]) -> list[int]:
 
 
 def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
-            expected_dtype: Optional[str] = None) -> Comparison:
+            expected_dtype: str | None = None) -> Comparison:
     """Compare ``value`` (SUT or oracle) with ``reference`` entry by entry within ``allowed``."""
     value, reference = np.asarray(value), np.asarray(reference)
     if value.shape != reference.shape:

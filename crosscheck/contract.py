@@ -6,7 +6,8 @@ See docs/contract.md for the prose version. Everything the harness knows about s
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -7,8 +7,8 @@ well defined, and the magnitudes the error model needs. The SUT's loss code is n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class Loss:
     """Per-example loss, summed over the K output units."""
     targets: str
     """'onehot', 'binary' or 'real': what Y holds."""
-    outputs: Optional[tuple[str, ...]]
+    outputs: tuple[str, ...] | None
     """Output activations that keep the loss finite (None: any)."""
     grad_terms: Callable[[Array, Array], Array]
     """Sum of magnitudes of the terms of d loss / d a_k (the rounding scale of dA_L)."""

@@ -11,12 +11,11 @@ Hypothesis shrinks towards small networks, plain activations and seed 0.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from crosscheck import contract, losses, problems as _problems
+from crosscheck import contract, losses
+from crosscheck import problems as _problems
 
 MAX_SEED = 2**32 - 1
 
@@ -26,14 +25,15 @@ def _check_range(name: str, lo: int, hi: int, floor: int) -> None:
         raise InvalidArgument(f"{name} must satisfy {floor} <= min <= max, got min={lo!r}, max={hi!r}")
 
 
-@st.composite
-def cases(draw, supports: Optional[dict] = None, *, min_depth: int = 1, max_depth: int = 4,
+def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 4,
           min_width: int = 1, max_width: int = 16, min_batch: int = 1, max_batch: int = 32,
-          dtypes: Optional[tuple[str, ...]] = None, layouts: Optional[tuple[str, ...]] = None) -> dict:
-    """A case dict: the contract's keys plus ``batch``, ``seed``, ``scale`` and ``contract_version``.
+          dtypes: tuple[str, ...] | None = None, layouts: tuple[str, ...] | None = None,
+          scales: tuple[str, ...] | None = None) -> st.SearchStrategy[dict]:
+    """Case dicts: the contract's keys plus ``batch``, ``seed``, ``scale`` and ``contract_version``.
 
-    ``supports`` restricts names the way a SUT's ``supports`` attribute does; ``dtypes`` and
-    ``layouts`` narrow further (for tests parametrized over them).
+    ``supports`` restricts names the way a SUT's ``supports`` attribute does; ``dtypes``,
+    ``layouts`` and ``scales`` (of ``problems.SCALES``) narrow further. Arguments are checked here,
+    before anything is drawn.
     """
     _check_range("depth", min_depth, max_depth, 1)
     _check_range("width", min_width, max_width, 1)
@@ -45,12 +45,21 @@ def cases(draw, supports: Optional[dict] = None, *, min_depth: int = 1, max_dept
         raise InvalidArgument(f"supports {supports!r} leaves no activation/loss pair to generate")
     dtype_choices = [d for d in contract.supported(supports, "dtypes") if dtypes is None or d in dtypes]
     layout_choices = [d for d in contract.supported(supports, "layouts") if layouts is None or d in layouts]
-    if not dtype_choices or not layout_choices:
-        raise InvalidArgument(f"no dtype or layout left: supports {supports!r}, dtypes {dtypes!r}, layouts {layouts!r}")
+    scale_choices = tuple(_problems.SCALES if scales is None else scales)
+    if not dtype_choices or not layout_choices or not set(scale_choices) <= set(_problems.SCALES) or not scale_choices:
+        raise InvalidArgument(f"no dtype, layout or scale left: supports {supports!r}, dtypes {dtypes!r}, "
+                              f"layouts {layouts!r}, scales {scales!r} (scales: {', '.join(_problems.SCALES)})")
+    return _cases(acts, tuple(usable), tuple(dtype_choices), tuple(layout_choices), scale_choices,
+                  contract.supported(supports, "reductions"), (min_depth, max_depth), (min_width, max_width),
+                  (min_batch, max_batch))
 
+
+@st.composite
+def _cases(draw, acts, usable, dtype_choices, layout_choices, scale_choices, reductions, depth, width, batch):
+    min_width, max_width = width
     loss = draw(st.sampled_from(usable))
     allowed_out = [a for a in acts if losses.get(loss).outputs is None or a in losses.get(loss).outputs]
-    L = draw(st.integers(min_depth, max_depth))
+    L = draw(st.integers(*depth))
     # one-unit outputs make softmax constant and one-hot targets trivial; the builder allows them
     # for everything else
     out = draw(st.sampled_from(allowed_out))
@@ -65,13 +74,13 @@ def cases(draw, supports: Optional[dict] = None, *, min_depth: int = 1, max_dept
         "loss": loss,
         "layout": draw(st.sampled_from(layout_choices)),
         "dtype": draw(st.sampled_from(dtype_choices)),
-        "reduction": draw(st.sampled_from(contract.supported(supports, "reductions"))),
-        "batch": draw(st.integers(min_batch, max_batch)),
-        "scale": draw(st.sampled_from(tuple(_problems.SCALES))),
+        "reduction": draw(st.sampled_from(reductions)),
+        "batch": draw(st.integers(*batch)),
+        "scale": draw(st.sampled_from(scale_choices)),
         "seed": draw(st.integers(0, MAX_SEED)),
     }
 
 
-def problems(supports: Optional[dict] = None, **kwargs) -> st.SearchStrategy[_problems.Problem]:
+def problems(supports: dict | None = None, **kwargs) -> st.SearchStrategy[_problems.Problem]:
     """Cases with their arrays (``crosscheck.problems.Problem``), ready for a SUT."""
     return cases(supports, **kwargs).map(_problems.build)

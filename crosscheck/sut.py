@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from crosscheck import contract
 
@@ -22,7 +22,7 @@ class SutLoadError(ValueError):
 class Sut:
     spec: str
     backprop: Callable
-    supports: Optional[dict]
+    supports: dict | None
 
     def supported(self, key: str) -> tuple[str, ...]:
         return contract.supported(self.supports, key)

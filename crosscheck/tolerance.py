@@ -10,8 +10,9 @@ where u_a and u_b are the unit roundoffs of the two computations being compared 
 float64, 2^-24 for float32), S(x) is a first-order bound on how much one rounding of every
 operation can move x, in units of u, and F(x) the same for underflow: each operation may also
 err by eta, the smallest normal number of its dtype, near zero (Higham's fl(x op y) =
-(x op y)(1 + delta) + eta), and F counts those operations, propagated by the same gains. S is computed here, in float64, by propagating magnitudes
-through the network alongside the forward and backward pass, with the standard bounds:
+(x op y)(1 + delta) + eta), and F counts those operations, propagated by the same gains.
+S and F are computed here, in float64, by propagating magnitudes through the network alongside
+the forward and backward pass, with the standard bounds:
 
 * an inner product of n terms errs by at most n u Σ|terms|  (Higham, gamma_n to first order);
 * an elementwise formula (an activation, a derivative, a loss term) errs by at most
@@ -80,6 +81,12 @@ def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, oracle_error: np.ndarray 
     rounding = unit_roundoff(dtype_a) + unit_roundoff(dtype_b)
     underflow = UNDERFLOW[str(dtype_a)] * gain_a + UNDERFLOW[str(dtype_b)] * gain_b
     return rounding * S[0] + underflow * S[1] + oracle_error
+
+
+def sgd_update_bounds(W: np.ndarray, dW: np.ndarray, lr: float) -> np.ndarray:
+    """(rounding, underflow) bounds of one gradient step W - lr dW: a product, then a difference."""
+    W, dW = np.asarray(W, np.float64), np.asarray(dW, np.float64)
+    return _sources(np.abs(W) + 2 * lr * np.abs(dW), 2)
 
 
 def _sources(rounding: np.ndarray, ops) -> np.ndarray:
@@ -178,3 +185,8 @@ def published_rounding(figure: str) -> float:
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
     exponent = int(figure.lower().split("e")[1]) if "e" in figure.lower() else 0
     return 0.5 * 10.0 ** (exponent - decimals)
+
+
+FD_ACCURACY = 1e-9
+"""What the finite-difference oracle promises on smooth float64 cases: max |fd - exact| / max |exact|
+per tensor (a target the oracle is tested against, not an allowance for any SUT)."""

@@ -10,9 +10,9 @@ rows layout (the runner converts a columns case both ways): a dict with ``loss``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Callable
 
 
 @dataclass(frozen=True)

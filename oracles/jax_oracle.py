@@ -1,14 +1,15 @@
 """JAX ``grad`` over jax.nn / jax.numpy in float64; dZ_l is the gradient of a zero tap added to Z_l.
 
-Compiling a new XLA program for every network shape (about 0.3 s) would cost far more than the check itself,
-so every case runs through one jitted program per (depth, width bucket, batch bucket): arrays are
-zero-padded to powers of two (at least 16 units, 32 examples), masks keep padded units out of softmax and the losses and padded
-examples out of J, and the activation and loss of each layer are chosen at run time by
-``lax.switch``. Zero padding adds exact zeros to every sum, so the numbers are those of the
-unpadded network; the padded entries of the gradients are cut away.
+Compiling a new XLA program for every network shape (about 0.3 s) would cost far more than the
+check itself, so every case runs through one jitted program per (depth, width bucket, batch
+bucket): arrays are zero-padded to powers of two (at least 16 units, 32 examples), masks keep
+padded units out of softmax and the losses and padded examples out of J, and the activation and
+loss of each layer are chosen at run time by ``lax.switch``. Zero padding adds exact zeros to
+every sum, so the numbers are those of the unpadded network; the padded entries of the gradients
+are cut away.
 """
 
-from functools import lru_cache
+from functools import cache
 
 import jax
 
@@ -78,7 +79,7 @@ def _objective(params, taps, X, Y, acts, loss, masks, example_mask, K, r):
     return r * jnp.where(example_mask, per_example, 0.0).sum()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(depth: int):
     # one trace per depth; jit then caches one executable per padded shape
     return jax.jit(jax.value_and_grad(_objective, argnums=(0, 1, 2)))

@@ -2,7 +2,7 @@
 
 from reference_impl.activations import ACTIVATIONS
 from reference_impl.losses import LOSSES
-from reference_impl.mlp import backprop, forward, backward, sgd_step
+from reference_impl.mlp import backprop, backward, forward, sgd_step
 
 supports = {
     "activations": list(ACTIVATIONS),

@@ -69,6 +69,6 @@ ACTIVATIONS = {
 
 
 def get(name):
-    if name not in ACTIVATIONS:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; valid: {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]

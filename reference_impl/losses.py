@@ -48,6 +48,6 @@ LOSSES = {
 
 
 def get(name):
-    if name not in LOSSES:
+    if not isinstance(name, str) or name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
     return LOSSES[name]

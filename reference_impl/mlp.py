@@ -22,6 +22,7 @@ from reference_impl import activations, losses
 
 LAYOUTS = ("rows", "columns")
 REDUCTIONS = ("mean", "sum")
+DTYPES = ("float64", "float32")
 FUSED = {("softmax", "cross_entropy"), ("sigmoid", "bce")}
 
 
@@ -52,6 +53,8 @@ def _check_shape(name, array, expected):
 
 def _check_inputs(case, layout, params, X, Y):
     sizes = case["sizes"]
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {X.shape}")
     if len(case["activations"]) != len(sizes) - 1:
         raise ValueError(f"activations has {len(case['activations'])} names for {len(sizes) - 1} layers")
     m = X.shape[layout.examples]
@@ -64,6 +67,9 @@ def _check_inputs(case, layout, params, X, Y):
         rows_shapes = {f"W{l}": (sizes[l - 1], sizes[l]), f"b{l}": (1, sizes[l])}
         for name, shape in rows_shapes.items():
             _check_shape(name, params[name], shape if layout.name == "rows" else shape[::-1])
+    expected = {f"{t}{l}" for l in range(1, len(sizes)) for t in "Wb"}
+    if set(params) - expected:
+        raise KeyError(f"params has unexpected keys {sorted(set(params) - expected)} for {len(sizes) - 1} layers")
     return m
 
 
@@ -119,6 +125,8 @@ def backprop(case, params, X, Y, fused=True):
     """
     if case["reduction"] not in REDUCTIONS:
         raise ValueError(f"unknown reduction {case['reduction']!r}; valid: {', '.join(REDUCTIONS)}")
+    if case["dtype"] not in DTYPES:
+        raise ValueError(f"unknown dtype {case['dtype']!r}; valid: {', '.join(DTYPES)}")
     layout = Layout(case["layout"])
     for name in case["activations"]:
         activations.get(name)

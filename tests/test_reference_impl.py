@@ -129,9 +129,8 @@ def test_sgd_step_matches_torch_sgd(dtype):
     for name, p in tensors.items():
         theirs = p.detach().numpy()
         assert ours[name].dtype == theirs.dtype == np.dtype(dtype)
-        scale = np.abs(problem.params[name]) + 2 * lr * np.abs(grads[f"d{name}"])
-        S = np.stack([scale, np.full_like(scale, 2)])          # (rounding, underflow) as tolerance.py counts
-        allowed = tolerance.allowed(S.astype(np.float64), dtype, dtype)
+        S = tolerance.sgd_update_bounds(problem.params[name], grads[f"d{name}"], lr)
+        allowed = tolerance.allowed(S, dtype, dtype)
         diff = np.abs(ours[name].astype(np.float64) - theirs.astype(np.float64))
         assert np.all(diff <= allowed), (f"{name}: sgd_step differs from torch.optim.SGD by up to "
                                          f"{diff.max():.3g} (allowed {allowed[np.argmax(diff)]:.3g})")

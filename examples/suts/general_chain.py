@@ -29,7 +29,8 @@ From the repository root::
 """
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import erfc, expit, xlog1py, xlogy
@@ -234,7 +235,7 @@ def run(case, params, X, Y, activations=ACTIVATIONS):
     m = X.shape[example_axis]
 
     Zs, As = [], [X]
-    for W, b, g in zip(Ws, bs, layers):
+    for W, b, g in zip(Ws, bs, layers, strict=True):
         Z = As[-1] @ W + b if rows else W @ As[-1] + b
         Zs.append(Z)
         As.append(g.forward(Z, unit_axis))

@@ -220,7 +220,7 @@ def backprop(case, params, X, Y):
     for i in range(m):
         a = xs[i]
         zs, a_s = [], [a]
-        for (g, _), Ml, cl in zip(activations, M, c):
+        for (g, _), Ml, cl in zip(activations, M, c, strict=True):
             z = Ml @ a + cl
             a = g(z)
             zs.append(z)

@@ -53,11 +53,11 @@ def test_one_entry_of_one_dW_off_by_1e_3_fails_and_is_located(problem, data):
 
 
 @settings(max_examples=30, deadline=None)
-@given(problem=cs.problems(dtypes=("float32",), max_depth=1))
+@given(problem=cs.problems(dtypes=("float32",), max_depth=1, scales=("small", "unit")))
 def test_float32_off_by_1e_3_relative_fails_in_one_layer_nets(problem):
-    # The float32 allowance is a worst-case bound over the magnitudes of the terms, so in deep
-    # nets with cancellation it can exceed 1e-3 of an entry (docs/tolerance.md measures how often);
-    # one layer keeps it below 2.5e-4 for every width, batch and scale.
+    # The float32 allowance is a worst-case bound over the magnitudes of the terms, so in deep or
+    # saturated nets with cancellation it can exceed 1e-3 of an entry (docs/tolerance.md measures
+    # how often); one unsaturated layer keeps it well below that.
     l = 1
     dW = reference_impl.backprop(problem.case, problem.params, problem.X, problem.Y)[f"dW{l}"]
     index = np.unravel_index(np.argmax(np.abs(dW)), dW.shape)

@@ -1,0 +1,66 @@
+"""The oracles: independent of the SUT, agreeing with each other, and accurate."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from crosscheck import activations, contract, problems, tolerance
+from crosscheck import strategies as cs
+from oracles import ORACLES
+from oracles import finite_differences as fd
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOOTH = [name for name, a in activations.ACTIVATIONS.items() if a.kink is None]
+SMOOTH_LOSSES = ["sse", "half_sse", "mse", "bce", "cross_entropy", "softmax_cross_entropy", "bce_with_logits"]
+
+
+def rows64(problem):
+    t = contract.to_rows(problem.case, {**problem.params, "X": problem.X, "Y": problem.Y})
+    X, Y = t.pop("X"), t.pop("Y")
+    return t, X, Y
+
+
+def test_no_oracle_imports_the_sut():
+    code = ("import sys, oracles.torch_oracle, oracles.jax_oracle, oracles.finite_differences; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('reference_impl', 'examples')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for path in (ROOT / "oracles").glob("*.py"):
+        assert "reference_impl" not in path.read_text(), path
+
+
+@settings(max_examples=40, deadline=None)
+@given(problem=cs.problems(supports={"activations": SMOOTH, "losses": SMOOTH_LOSSES, "dtypes": ["float64"]}))
+def test_complex_step_is_accurate_to_1e_9_relative_on_smooth_float64_cases(problem):
+    # the oracle's accuracy target, measured per tensor against autograd: max |fd - torch| / max |torch|
+    params, X, Y = rows64(problem)
+    got = fd.gradients(problem.case, params, X, Y)
+    ref = ORACLES["torch"].gradients(problem.case, params, X, Y)
+    for key in contract.backward_order(problem.case):
+        scale = np.abs(ref[key]).max()
+        if scale > 0:
+            assert np.abs(got[key] - ref[key]).max() / scale <= tolerance.FD_ACCURACY, key
+
+
+@pytest.mark.parametrize("name", ORACLES)
+def test_each_oracle_reports_whether_it_can_run(name):
+    ok, reason = ORACLES[name].available()
+    assert ok and reason == ""
+
+
+def test_the_jax_oracle_gives_the_same_answer_in_any_bucket(monkeypatch):
+    pytest.importorskip("jax", reason="jax is not installed")
+    from oracles import jax_oracle
+    p = problems.build(dict(sizes=[3, 5, 4], activations=["tanh", "softmax"], loss="cross_entropy", layout="rows",
+                            dtype="float64", reduction="mean", batch=6, seed=2, scale="unit"))
+    small = jax_oracle.gradients(p.case, *rows64(p))
+    monkeypatch.setattr(jax_oracle, "MIN_WIDTH", 64)
+    monkeypatch.setattr(jax_oracle, "MIN_BATCH", 64)
+    big = jax_oracle.gradients(p.case, *rows64(p))
+    S = tolerance.bounds(p.case, *rows64(p)).S
+    for key in contract.backward_order(p.case):
+        assert (np.abs(small[key] - big[key]) <= tolerance.allowed(S[key], "float64", "float64")).all(), key
