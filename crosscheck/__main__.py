@@ -1,7 +1,12 @@
-"""Command line: ``python -m crosscheck reproduce --sut SPEC 'CASE_JSON'``.
+"""Command line.
 
-Rebuilds the case's arrays from its JSON (the seed makes them exact), runs the SUT and every
-oracle, and prints the same report the test printed. Exit status 0 on pass, 1 otherwise.
+``python -m crosscheck reproduce --sut SPEC 'CASE_JSON'`` rebuilds a case's arrays from its JSON
+(the seed makes them exact), runs the SUT and every oracle, and prints the same report the test
+printed; exit status 0 on pass, 1 otherwise.
+
+``python -m crosscheck summary RESULTS.jsonl [--min-cases N] [--require-oracles torch,jax,fd]``
+counts verdicts and oracle runs in a results file; exit status 1 if any case failed, or if fewer
+than N cases were checked by every required oracle.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 
 from crosscheck import check, problems, sut
 from oracles import ORACLES
@@ -22,7 +28,13 @@ def main(argv=None) -> int:
     rep.add_argument("--sut", default=sut.DEFAULT, help="pkg.module:func or path/to/file.py:func")
     rep.add_argument("--oracles", default=",".join(ORACLES), help="comma-separated oracle names")
     rep.add_argument("--json", action="store_true", help="print the result record as JSON instead")
+    summ = commands.add_parser("summary", help="count the verdicts in results files")
+    summ.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
+    summ.add_argument("--min-cases", type=int, default=0, help="fail unless this many cases ran every required oracle")
+    summ.add_argument("--require-oracles", default="", help="comma-separated oracles each counted case must have run")
     args = parser.parse_args(argv)
+    if args.command == "summary":
+        return _summary(args)
 
     text = open(args.case[1:]).read() if args.case.startswith("@") else args.case
     try:
@@ -38,6 +50,26 @@ def main(argv=None) -> int:
     result = check.check(problem, loaded, names)
     print(json.dumps(result.to_json(), indent=2, sort_keys=True) if args.json else result.message())
     return 1 if result.failed else 0
+
+
+def _summary(args) -> int:
+    records = [json.loads(line) for path in args.results for line in open(path) if line.strip()]
+    verdicts = Counter(r["verdict"] for r in records)
+    ran = Counter(name for r in records for name, s in r["oracles"].items() if s["ran"])
+    required = [n.strip() for n in args.require_oracles.split(",") if n.strip()]
+    full = sum(all(r["oracles"].get(n, {}).get("ran") for n in required) for r in records)
+    print(f"{len(records)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())))
+    print("oracle runs: " + ", ".join(f"{n} {c}" for n, c in sorted(ran.items())))
+    if required:
+        print(f"cases checked by every one of {', '.join(required)}: {full}")
+    failing = sum(verdicts[v] for v in check.FAILING)
+    if failing:
+        print(f"{failing} failing case(s)")
+        return 1
+    if full < args.min_cases:
+        print(f"fewer than {args.min_cases} cases were checked by every required oracle")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

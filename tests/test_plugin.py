@@ -1,0 +1,84 @@
+"""The pytest plugin end to end, in a fresh pytest process: --sut, --results, xdist, usage errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["pytester"]
+
+CROSSCHECK_TEST = '''
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from crosscheck import strategies as cs
+
+@pytest.mark.crosscheck
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@settings(max_examples={n}, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_it(crosscheck, dtype, data):
+    crosscheck(data.draw(cs.problems(crosscheck.sut.supports, dtypes=(dtype,), max_depth=2, max_width=4,
+                                     max_batch=4)))
+'''
+
+
+@pytest.fixture
+def run(pytester, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.chdir(pytester.path)
+
+    def go(*args, n=6):
+        pytester.makepyfile(test_it=CROSSCHECK_TEST.format(n=n))
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    return go
+
+
+def test_results_file_holds_every_case_under_xdist(run, pytester):
+    result = run("-n", "2", "--results", "out/results.jsonl", n=8)
+    result.assert_outcomes(passed=2)
+    lines = (pytester.path / "out" / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    summary = next(line for line in result.outlines if "cases checked" in line)
+    assert f"{len(records)} cases checked: {len(records)} pass" in summary
+    assert len(records) >= 16 and {r["worker"] for r in records} == {"gw0", "gw1"}
+    assert all(r["verdict"] == "pass" and set(r["oracles"]) == {"torch", "jax", "fd"} for r in records)
+    assert all(all(s["ran"] for s in r["oracles"].values()) for r in records)
+    assert not list((pytester.path / "out").glob("*.part")), "worker part files are merged away"
+
+
+def test_a_buggy_sut_fails_naming_the_first_diverging_tensor(run, pytester):
+    buggy = ROOT / "examples" / "suts" / "buggy_sigmoid_at_a.py"
+    result = run(f"--sut={buggy}:backprop", "--results", "r.jsonl", n=30)
+    assert result.ret == 1
+    text = result.stdout.str()
+    assert "backprop-crosscheck: FAIL" in text
+    assert "first diverging tensor in backward order: dZ" in text
+    assert "reproduce: python -m crosscheck reproduce --sut" in text
+    records = [json.loads(line) for line in (pytester.path / "r.jsonl").read_text().splitlines()]
+    failed = [r for r in records if r["verdict"] == "fail"]
+    assert failed and all("sigmoid" in r["case"]["activations"] for r in failed)
+    for r in failed:
+        # the bug sits in the last sigmoid layer's derivative: that dZ is the first to diverge
+        last_sigmoid = max(i for i, a in enumerate(r["case"]["activations"], start=1) if a == "sigmoid")
+        assert r["first_divergence"] == f"dZ{last_sigmoid}"
+
+
+def test_an_unloadable_sut_is_a_usage_error(run):
+    result = run("--sut=no_such_module_abc:backprop", n=1)
+    assert result.ret != 0
+    assert "importing 'no_such_module_abc' failed" in result.stderr.str() + result.stdout.str()
+
+
+def test_an_unknown_oracle_is_a_usage_error(run):
+    result = run("--oracles=torch,theano", n=1)
+    assert result.ret != 0
+    assert "--oracles: unknown ['theano']; valid: torch, jax, fd" in result.stderr.str()
+
+
+def test_one_oracle_can_be_chosen(run, pytester):
+    result = run("--oracles=fd", "--results", "fd.jsonl", n=3)
+    result.assert_outcomes(passed=2)
+    records = [json.loads(line) for line in (pytester.path / "fd.jsonl").read_text().splitlines()]
+    assert records and all(set(r["oracles"]) == {"fd"} for r in records)
