@@ -8,8 +8,9 @@ builder keeps every case well posed in its dtype, constructively rather than by 
   scaled so that |Z_L| <= OUTPUT_CAP[dtype]; past that, 1 - a loses every digit and no correct
   float32 implementation can be held to a first-order error bound;
 * kink clearance: an example whose relu / leaky_relu pre-activation or hinge margin lies within
-  rounding distance of its kink (``tolerance.kink_clearance``) gets a fresh input row, so that the
-  SUT and the oracles always take the same branch.
+  rounding distance of its kink (``tolerance.kink_clearance``) gets a fresh input row (and, every
+  few tries, the network fresh weights, for kinks that no input moves), so that the SUT and the
+  oracles always take the same branch.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ SCALES = {"small": 0.1, "unit": 1.0, "large": 4.0}
 OUTPUT_CAP = {"float64": 15.0, "float32": 6.0}
 LOG_OF_OUTPUT = ("bce", "cross_entropy")
 MAX_REDRAWS = 50
+REDRAW_PARAMS_EVERY = 5
 
 
 class IllPosedCase(ValueError):
@@ -63,14 +65,19 @@ def build(case: dict) -> Problem:
     rng = np.random.default_rng(case["seed"])
     L = len(sizes) - 1
     rnd = lambda a: a.astype(dtype).astype(np.float64)  # noqa: E731  (values exactly as the SUT sees them)
-    params = {}
-    for l in range(1, L + 1):
-        params[f"W{l}"] = rnd(rng.normal(size=(sizes[l - 1], sizes[l])) * s / np.sqrt(sizes[l - 1]))
-        params[f"b{l}"] = rnd(rng.normal(size=(1, sizes[l])) * s / 2)
+
+    def draw_params():
+        params = {}
+        for l in range(1, L + 1):
+            params[f"W{l}"] = rnd(rng.normal(size=(sizes[l - 1], sizes[l])) * s / np.sqrt(sizes[l - 1]))
+            params[f"b{l}"] = rnd(rng.normal(size=(1, sizes[l])) * s / 2)
+        return params
+
+    params = draw_params()
     X = rnd(rng.normal(size=(m, sizes[0])) * s)
     Y = rnd(_targets(rng, case["loss"], m, sizes[-1]))
     rows_case = {**case, "layout": "rows"}
-    for _ in range(MAX_REDRAWS):
+    for attempt in range(MAX_REDRAWS):
         b = tolerance.bounds(rows_case, params, X, Y)
         if case["loss"] in LOG_OF_OUTPUT:
             peak = np.abs(b.Z[L]).max()
@@ -83,6 +90,9 @@ def build(case: dict) -> Problem:
             break
         redo = np.flatnonzero(~clear)
         X[redo] = rnd(rng.normal(size=(len(redo), sizes[0])) * s)
+        if attempt % REDRAW_PARAMS_EVERY == REDRAW_PARAMS_EVERY - 1:
+            # new inputs cannot move a kink that does not depend on them (a constant layer before it)
+            params = draw_params()
     else:
         raise IllPosedCase(f"no well-posed draw after {MAX_REDRAWS} tries: {case}")
     arrays = contract.from_rows(case, {**params, "X": X, "Y": Y})
