@@ -4,7 +4,7 @@
 (the seed makes them exact), runs the SUT and every oracle, and prints the same report the test
 printed; exit status 0 on pass, 1 otherwise.
 
-``python -m crosscheck summary RESULTS.jsonl [--min-cases N] [--require-oracles torch,jax,fd]``
+``python -m crosscheck summary RESULTS.jsonl [--sut SPEC] [--min-cases N] [--require-oracles torch,jax,fd]``
 counts verdicts and oracle runs in a results file; exit status 1 if any case failed, or if fewer
 than N cases were checked by every required oracle.
 """
@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     summ.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
     summ.add_argument("--min-cases", type=int, default=0, help="fail unless this many cases ran every required oracle")
     summ.add_argument("--require-oracles", default="", help="comma-separated oracles each counted case must have run")
+    summ.add_argument("--sut", default=None, help="count only the cases of this SUT spec")
     args = parser.parse_args(argv)
     if args.command == "summary":
         return _summary(args)
@@ -54,6 +55,7 @@ def main(argv=None) -> int:
 
 def _summary(args) -> int:
     records = [json.loads(line) for path in args.results for line in open(path) if line.strip()]
+    records = [r for r in records if r.get("kind", "case") == "case" and args.sut in (None, r["sut"])]
     verdicts = Counter(r["verdict"] for r in records)
     ran = Counter(name for r in records for name, s in r["oracles"].items() if s["ran"])
     required = [n.strip() for n in args.require_oracles.split(",") if n.strip()]

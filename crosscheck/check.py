@@ -137,7 +137,14 @@ def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
                                                 gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain)
 
     try:
-        raw = sut.backprop(case, {k: v.copy() for k, v in problem.params.items()}, problem.X.copy(), problem.Y.copy())
+        # called twice on fresh copies: state kept between calls shows in the second answer
+        first = _call(sut, problem)
+        raw = _call(sut, problem, inputs_must_survive=True)
+    except _MutatedInputs as exc:
+        result.verdict, result.problems = "fail", [str(exc)]
+        result.first_divergence = "answer"
+        result.seconds = time.perf_counter() - start
+        return result
     except NotImplementedError as exc:
         result.verdict = "unsupported"
         result.problems.append(f"NotImplementedError: {exc}")
@@ -150,6 +157,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
         return result
 
     problems = list(contract.check_answer(case, raw, m))
+    problems += _differences(first, raw, {key for key, _ in problems})
     result.problems = [p for _, p in problems]
     if answers:
         broken = {key for key, _ in problems}
@@ -176,6 +184,36 @@ def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
         result.layer = contract.layer_of(first) if first not in (None, "answer", "loss") else None
     result.seconds = time.perf_counter() - start
     return result
+
+
+class _MutatedInputs(Exception):
+    pass
+
+
+def _call(sut: Sut, problem: Problem, inputs_must_survive=False):
+    params = {k: v.copy() for k, v in problem.params.items()}
+    X, Y = problem.X.copy(), problem.Y.copy()
+    answer = sut.backprop(problem.case, params, X, Y)
+    if inputs_must_survive:
+        for name, before, after in [("X", problem.X, X), ("Y", problem.Y, Y)] + [
+                (k, problem.params[k], params.get(k)) for k in problem.params]:
+            if after is None or not np.array_equal(before, after):
+                raise _MutatedInputs(f"the SUT changed its input {name} in place")
+    return answer
+
+
+def _differences(first, second, already):
+    """(key, problem) for every tensor that differs between two calls with the same inputs."""
+    if not (isinstance(first, dict) and isinstance(second, dict)):
+        return []
+    out = []
+    for key in second:
+        if key in already or key not in first:
+            continue
+        a, b = np.asarray(first[key]), np.asarray(second[key])
+        if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+            out.append((key, f"{key} differs between two calls with the same inputs: state kept between calls?"))
+    return out
 
 
 def _fmt_index(index):

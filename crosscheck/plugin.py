@@ -39,6 +39,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "crosscheck: cross-checks a SUT's gradients against the oracles")
+    config.addinivalue_line("markers", "mutants: the mutant catalogue must be killed and localized")
     names = [n.strip() for n in config.getoption("oracles").split(",") if n.strip()]
     unknown = [n for n in names if n not in ORACLES]
     if unknown:
@@ -79,11 +80,15 @@ class Session:
         return self._sut
 
     def record(self, result: _check.CaseResult, nodeid: str) -> None:
-        self.counts[result.verdict] += 1
+        self.counts[(result.sut, result.verdict)] += 1
         for name, status in result.oracles.items():
             self.oracle_runs[name] += bool(status["ran"])
+        self.write({"kind": "case", **result.to_json()}, nodeid)
+
+    def write(self, record: dict, nodeid: str) -> None:
+        """Append one record (a checked case, or another kind such as a mutant's kill) to the results."""
         if self.sink:
-            line = json.dumps({"test": nodeid, "worker": self.worker, **result.to_json()}, sort_keys=True)
+            line = json.dumps({"test": nodeid, "worker": self.worker, **record}, sort_keys=True)
             with open(self.sink, "a") as f:
                 f.write(line + "\n")
 
@@ -109,16 +114,20 @@ class Checker:
     def sut(self) -> _sut.Sut:
         return self._session.sut
 
-    def run(self, problem) -> _check.CaseResult:
-        result = _check.check(problem, self.sut, self._session.oracle_names)
+    def run(self, problem, sut: _sut.Sut | None = None) -> _check.CaseResult:
+        result = _check.check(problem, sut or self.sut, self._session.oracle_names)
         self._session.record(result, self._nodeid)
         return result
 
-    def __call__(self, problem) -> _check.CaseResult:
+    def __call__(self, problem, sut: _sut.Sut | None = None) -> _check.CaseResult:
+        """Check one problem against ``--sut`` (or the given SUT) and fail the test unless it passes."""
         __tracebackhide__ = True
-        result = self.run(problem)
+        result = self.run(problem, sut)
         assert_passes(result)
         return result
+
+    def write(self, record: dict) -> None:
+        self._session.write(record, self._nodeid)
 
 
 @pytest.fixture
@@ -136,7 +145,8 @@ def sut(request) -> _sut.Sut:
 def pytest_sessionfinish(session):
     state = session.config._crosscheck
     if state.worker:
-        session.config.workeroutput[COUNTS_KEY] = {"verdicts": dict(state.counts), "oracles": dict(state.oracle_runs)}
+        session.config.workeroutput[COUNTS_KEY] = {"verdicts": [[s, v, n] for (s, v), n in state.counts.items()],
+                                                   "oracles": dict(state.oracle_runs)}
     state.merge()
 
 
@@ -144,20 +154,21 @@ def pytest_sessionfinish(session):
 def pytest_testnodedown(node, error):
     state = node.config._crosscheck
     counts = getattr(node, "workeroutput", {}).get(COUNTS_KEY, {})
-    state.counts.update(counts.get("verdicts", {}))
+    state.counts.update({(s, v): n for s, v, n in counts.get("verdicts", [])})
     state.oracle_runs.update(counts.get("oracles", {}))
 
 
 def pytest_terminal_summary(terminalreporter, config):
     state = config._crosscheck
-    total = sum(state.counts.values())
-    if not total:
+    if not state.counts:
         return
-    verdicts = ", ".join(f"{state.counts[v]} {v}" for v in ("pass", "fail", "unsupported", "oracle_disagreement",
-                                                             "no_oracle") if state.counts[v])
-    oracles = ", ".join(f"{n} {state.oracle_runs[n]}" for n in state.oracle_names)
     terminalreporter.write_sep("-", "backprop-crosscheck")
-    terminalreporter.write_line(f"SUT {config.getoption('sut')}: {total} cases checked: {verdicts}")
+    for sut in sorted({s for s, _ in state.counts}):
+        counts = {v: n for (s, v), n in state.counts.items() if s == sut}
+        verdicts = ", ".join(f"{counts[v]} {v}" for v in ("pass", "fail", "unsupported", "oracle_disagreement",
+                                                           "no_oracle") if counts.get(v))
+        terminalreporter.write_line(f"SUT {sut}: {sum(counts.values())} cases checked: {verdicts}")
+    oracles = ", ".join(f"{n} {state.oracle_runs[n]}" for n in state.oracle_names)
     terminalreporter.write_line(f"cases each oracle ran on: {oracles}")
     if state.results:
         terminalreporter.write_line(f"results: {state.results}")

@@ -208,3 +208,26 @@ def test_the_same_case_builds_the_same_arrays(case):
     a, b = problems.build(case), problems.build(dict(case))
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert np.array_equal(a.X, b.X) and np.array_equal(a.Y, b.Y)
+
+
+def test_state_kept_between_calls_is_caught():
+    calls = []
+
+    def backprop(case, params, X, Y):
+        out = reference_impl.backprop(case, params, X, Y)
+        calls.append(1)
+        out["db2"] = out["db2"] * len(calls)  # a counter that leaks into the answer
+        return out
+    result = check.check(problems.build(CASE), fake(backprop))
+    assert result.verdict == "fail" and result.first_divergence == "db2"
+    assert "db2 differs between two calls with the same inputs" in result.message()
+
+
+def test_a_sut_that_changes_its_inputs_in_place_fails():
+    def backprop(case, params, X, Y):
+        out = reference_impl.backprop(case, params, X, Y)
+        params["W1"] -= 0.1 * out["dW1"]  # an SGD step taken inside backprop
+        return out
+    result = check.check(problems.build(CASE), fake(backprop))
+    assert result.verdict == "fail"
+    assert "the SUT changed its input W1 in place" in result.message()

@@ -1,0 +1,1 @@
+"""A catalogue of classic hand-written backprop bugs, each a complete SUT (see ``catalogue``)."""
