@@ -6,7 +6,9 @@ builder keeps every case well posed in its dtype, constructively rather than by 
 
 * output caps: for losses that take the log of an output (bce, cross_entropy) the last layer is
   scaled so that |Z_L| <= OUTPUT_CAP[dtype]; past that, 1 - a loses every digit and no correct
-  float32 implementation can be held to a first-order error bound;
+  float32 implementation can be held to a first-order error bound. The same cap keeps hinge on
+  saturating outputs (sigmoid, softmax) clear of margins a_k - a_c + 1 that only rounding
+  separates from zero (a_k -> 0 while a_c -> 1);
 * kink clearance: an example whose relu / leaky_relu pre-activation or hinge margin lies within
   rounding distance of its kink (``tolerance.kink_clearance``) gets a fresh input row (and, every
   few tries, the network fresh weights, for kinks that no input moves), so that the SUT and the
@@ -25,6 +27,12 @@ SCALES = {"small": 0.1, "unit": 1.0, "large": 4.0}
 """Multiplier on He-style weights N(0, 1/fan_in), on inputs N(0, 1) and on biases N(0, 1/4)."""
 OUTPUT_CAP = {"float64": 15.0, "float32": 6.0}
 LOG_OF_OUTPUT = ("bce", "cross_entropy")
+
+
+def output_capped(case: dict) -> bool:
+    """Does the builder cap |Z_L| for this case (see the module docstring)?"""
+    saturating_hinge = case["loss"] == "hinge" and case["activations"][-1] in ("sigmoid", "softmax")
+    return case["loss"] in LOG_OF_OUTPUT or saturating_hinge
 MAX_REDRAWS = 50
 REDRAW_PARAMS_EVERY = 5
 
@@ -79,7 +87,7 @@ def build(case: dict) -> Problem:
     rows_case = {**case, "layout": "rows"}
     for attempt in range(MAX_REDRAWS):
         b = tolerance.bounds(rows_case, params, X, Y)
-        if case["loss"] in LOG_OF_OUTPUT:
+        if output_capped(case):
             peak = np.abs(b.Z[L]).max()
             if peak > OUTPUT_CAP[case["dtype"]]:
                 shrink = 0.99 * OUTPUT_CAP[case["dtype"]] / peak  # 0.99: rounding cannot undo it

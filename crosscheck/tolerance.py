@@ -98,10 +98,15 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
     """Propagate magnitudes and error bounds (float64, rows layout) for one case.
 
     Magnitudes (M_*) are plain arrays; error bounds (E_*) carry the leading (rounding, underflow)
-    axis and are propagated by the same linear maps.
+    axis and are propagated by the same linear maps. Where an error is multiplied by a computed
+    value, the bound uses that value's magnitude as a computation in the case's dtype may produce
+    it, |x| + allowed(E_x) (``grow``): when a tiny factor such as a saturated tanh' = 1e-30 is
+    computed as 1e-15, that, not 1e-30, is what multiplies the error arriving from above.
     """
     L, m = len(case["activations"]), X.shape[0]
     names = case["activations"]
+    u, eta = unit_roundoff(case["dtype"]), UNDERFLOW[case["dtype"]]
+    grow = lambda M, E: M + u * E[0] + eta * E[1]  # noqa: E731
     W = {l: np.asarray(params[f"W{l}"], np.float64) for l in range(1, L + 1)}
     b = {l: np.asarray(params[f"b{l}"], np.float64) for l in range(1, L + 1)}
     A, E_A = [np.asarray(X, np.float64)], [np.zeros((2,) + X.shape)]
@@ -111,13 +116,14 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
     with np.errstate(all="ignore"):
         for l in range(1, L + 1):
             n_in = W[l].shape[0] + 1
+            A_prev = grow(np.abs(A[-1]), E_A[-1])
             Z.append(A[-1] @ W[l] + b[l])
-            E_Z.append(_sources(n_in * (np.abs(A[-1]) @ np.abs(W[l]) + np.abs(b[l])), 2 * n_in)
-                       + E_A[-1] @ np.abs(W[l]))
+            E_Z.append(_sources(n_in * (A_prev @ np.abs(W[l]) + np.abs(b[l])), 2 * n_in) + E_A[-1] @ np.abs(W[l]))
             act = activations.get(names[l - 1])
             A.append(act.value(Z[l]))
             if act.elementwise:
-                E_A.append(_sources(C_F * act.v_terms(Z[l]), C_F) + act.d1(Z[l]) * E_Z[l])
+                slope = act.d1(Z[l]) + act.d2(Z[l]) * grow(0, E_Z[l])  # |g'| anywhere the computed Z can be
+                E_A.append(_sources(C_F * act.v_terms(Z[l]), C_F) + slope * E_Z[l])
             else:  # softmax, with the max subtracted first
                 Ez = E_Z[l] + _sources(C_F * (np.abs(Z[l]) + np.abs(Z[l]).max(-1, keepdims=True)), C_F)
                 E_A.append(_sources(C_F * A[l], C_F) + A[l] * (Ez + rows(A[l] * Ez)))
@@ -134,22 +140,26 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
         for l in range(L, 0, -1):
             act = activations.get(names[l - 1])
             n = Z[l].shape[1]
+            dA = grow(M_dA, E_dA)
             if act.elementwise:
-                d1 = act.d1(Z[l])
+                d1, d2 = act.d1(Z[l]), act.d2(Z[l])
+                g1 = d1 + u * (C_F * act.d1_terms(Z[l]) + d2 * E_Z[l][0]) + eta * (C_F + d2 * E_Z[l][1])
                 M_dZ = M_dA * d1
-                E_dZ = (E_dA * d1 + M_dA * act.d2(Z[l]) * E_Z[l]
-                        + _sources(C_F * (M_dA * act.d1_terms(Z[l]) + M_dZ), 2 * C_F))
+                E_dZ = (E_dA * g1 + dA * d2 * E_Z[l]
+                        + _sources(C_F * (dA * act.d1_terms(Z[l]) + dA * g1), 2 * C_F))
             else:  # softmax: dZ = A (dA - <A, dA>)
-                s = rows(A[l] * M_dA)
-                M_dZ = A[l] * (M_dA + s)
-                E_dZ = ((E_A[l] + _sources(C_F * A[l], C_F)) * (M_dA + s)
-                        + A[l] * (E_dA + rows(E_A[l] * M_dA) + rows(A[l] * E_dA) + _sources(n * s, 2 * n)))
-            absA = np.abs(A[l - 1])
+                Al = grow(A[l], E_A[l])
+                s = rows(Al * dA)
+                M_dZ = A[l] * (M_dA + rows(A[l] * M_dA))
+                E_dZ = ((E_A[l] + _sources(C_F * Al, C_F)) * (dA + s)
+                        + Al * (E_dA + rows(E_A[l] * dA) + rows(Al * E_dA) + _sources(n * s, 2 * n)))
+            dZ = grow(M_dZ, E_dZ)
+            A_prev = grow(np.abs(A[l - 1]), E_A[l - 1])
             S[f"dZ{l}"] = E_dZ
-            S[f"dW{l}"] = _sources(m * (absA.T @ M_dZ), 2 * m) + T(E_A[l - 1]) @ M_dZ + absA.T @ E_dZ
-            S[f"db{l}"] = _sources(m * M_dZ.sum(0, keepdims=True), 2 * m) + E_dZ.sum(-2, keepdims=True)
+            S[f"dW{l}"] = _sources(m * (A_prev.T @ dZ), 2 * m) + T(E_A[l - 1]) @ dZ + A_prev.T @ E_dZ
+            S[f"db{l}"] = _sources(m * dZ.sum(0, keepdims=True), 2 * m) + E_dZ.sum(-2, keepdims=True)
             M_dA = M_dZ @ np.abs(W[l]).T
-            E_dA = _sources(n * M_dA, 2 * n) + E_dZ @ np.abs(W[l]).T
+            E_dA = _sources(n * (dZ @ np.abs(W[l]).T), 2 * n) + E_dZ @ np.abs(W[l]).T
         S["dA0"] = E_dA
     return Bounds(S=S, E_Z=E_Z, E_A=E_A, Z=Z, A=A)
 

@@ -198,7 +198,7 @@ def test_generated_problems_are_valid_and_clear_of_kinks(problem):
     b = tolerance.bounds({**case, "layout": "rows"}, rows, X, Y)
     assert tolerance.kink_clearance(case, b, Y).all()
     assert np.isfinite(b.A[-1]).all()
-    if case["loss"] in problems.LOG_OF_OUTPUT:
+    if problems.output_capped(case):
         assert np.abs(b.Z[-1]).max() <= problems.OUTPUT_CAP[case["dtype"]]
 
 
