@@ -43,7 +43,8 @@ def main():
     print("|---|---|---|---|---|")
     for depth, values in sorted(by_depth.items()):
         v = np.array(values)
-        print(f"| {depth} | {len(v)} | {np.median(v):.2g} | {np.quantile(v, 0.9):.2g} | {100 * (v > 1e-3).mean():.0f}% |")
+        share = 100 * (v > 1e-3).mean()
+        print(f"| {depth} | {len(v)} | {np.median(v):.2g} | {np.quantile(v, 0.9):.2g} | {share:.0f}% |")
 
 
 if __name__ == "__main__":
