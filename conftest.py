@@ -3,6 +3,7 @@
 ci        deterministic, no deadline: the default when CI=true (extends Hypothesis's built-in ci)
 dev       the default elsewhere: quick, still randomized
 thorough  the soak: 10,000 cases per cross-check test
+mutation  the test command of mutation testing: deterministic and short (30 cases per test)
 Pick one with --hypothesis-profile NAME or HYPOTHESIS_PROFILE=NAME.
 """
 
@@ -19,4 +20,5 @@ settings.register_profile(
     "thorough", max_examples=10_000, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
+settings.register_profile("mutation", parent=settings.get_profile("ci"), max_examples=30)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))

@@ -75,7 +75,9 @@ def _objective(params, taps, X, Y, acts, loss, masks, example_mask, K, r):
     for l in range(1, len(taps) + 1):
         Z = A @ params[f"W{l}"] + params[f"b{l}"] + taps[l - 1]
         A = lax.switch(acts[l - 1], list(ACTIVATIONS.values()), Z, masks[l])
-    per_example = lax.switch(loss, list(LOSSES.values()), A, Y, masks[-1], K)
+    # padded examples are masked inside the loss too: their outputs may saturate (a = 1 exactly),
+    # and a log's infinite slope times a zero cotangent would still be NaN
+    per_example = lax.switch(loss, list(LOSSES.values()), A, Y, masks[-1] & example_mask[:, None], K)
     return r * jnp.where(example_mask, per_example, 0.0).sum()
 
 
