@@ -45,6 +45,8 @@ class CaseResult:
     oracles: dict[str, dict] = field(default_factory=dict)
     """name -> {'ran': bool, 'reason': str, 'seconds': float}."""
     seconds: float = 0.0
+    values: dict | None = None
+    """Each oracle's answer (rows layout), when asked for: see ``check(keep_values=True)``."""
 
     @property
     def failed(self) -> bool:
@@ -101,23 +103,35 @@ def run_oracles(problem: Problem, names=None):
     return answers, status
 
 
-def _compare_answers(case, order, a, b, against, dtype_a, S, expected_dtype=None, oracle_error=None,
-                     gain_a=1.0, gain_b=1.0):
+def _compare_answers(order, a, b, against, dtype_a, S, expected_dtype=None, gain_a=1.0, gain_b=1.0,
+                     detail=False):
     """Compare a's answer with oracle b's, loss first, then in backward order."""
     out = []
-    oracle_error = oracle_error or {}
     for key in ["loss"] + order:
         if key not in a or key not in b:
             continue
-        allowed = tolerance.allowed(S[key], dtype_a, "float64", oracle_error.get(key, 0.0), gain_a, gain_b)
+        allowed = tolerance.allowed(S[key], dtype_a, "float64", gain_a, gain_b)
         value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
-        out.append(compare(key, against, value, np.asarray(b[key], np.float64), allowed,
-                           expected_dtype if key != "loss" else None))
+        reference = np.asarray(b[key], np.float64)
+        c = compare(key, against, value, reference, allowed, expected_dtype if key != "loss" else None)
+        if detail and c.problem is None and key != "loss":
+            c.detail = {"abs_error": _rounded(np.abs(value.astype(np.float64) - reference)),
+                        "allowed": _rounded(np.broadcast_to(allowed, reference.shape))}
+        out.append(c)
     return out
 
 
-def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
-    """Run the SUT and the oracles on one problem and judge the SUT."""
+def _rounded(array: np.ndarray) -> list:
+    """A nested list with 4 significant digits: enough to draw, small enough to store."""
+    return np.vectorize(lambda x: float(f"{x:.4g}"), otypes=[float])(array).tolist() if array.size else []
+
+
+def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> CaseResult:
+    """Run the SUT and the oracles on one problem and judge the SUT.
+
+    ``keep_values`` stores every oracle's answer in the result (rows layout, full precision), for
+    comparing environments.
+    """
     start = time.perf_counter()
     case = problem.case
     contract.validate_inputs(case, problem.params, problem.X, problem.Y)
@@ -128,12 +142,8 @@ def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
     answers, result.oracles = run_oracles(problem, oracle_names)
     params, X, Y = _rows64(problem)
     S = tolerance.bounds({**case, "layout": "rows"}, params, X, Y).S
-    errors = {name: ans.get("error_estimate", {}) for name, ans in answers.items()}
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
-        # both float64; each side's own error estimate (if any) widens the pair's allowance
-        est = {k: np.asarray(errors[na].get(k, 0.0)) + np.asarray(errors[nb].get(k, 0.0))
-               for k in set(errors[na]) | set(errors[nb])}
-        result.oracle_pairs += _compare_answers(case, order, a, b, f"{na}~{nb}", "float64", S, oracle_error=est,
+        result.oracle_pairs += _compare_answers(order, a, b, f"{na}~{nb}", "float64", S,
                                                 gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain)
 
     try:
@@ -165,10 +175,17 @@ def check(problem: Problem, sut: Sut, oracle_names=None) -> CaseResult:
         sut_rows = contract.to_rows(case, {k: v for k, v in usable.items() if k != "loss"})
         if "loss" in usable:
             sut_rows["loss"] = usable["loss"]
-        for name, ans in answers.items():
-            result.comparisons += _compare_answers(case, order, sut_rows, ans, name, case["dtype"], S,
-                                                   expected_dtype=case["dtype"], oracle_error=errors[name],
-                                                   gain_b=ORACLES[name].underflow_gain)
+        comparisons = [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
+                                        gain_b=ORACLES[name].underflow_gain) for name, ans in answers.items()]
+        if any(not c.passed for cs in comparisons for c in cs):
+            # a failing case keeps its per-entry errors, for the report's heatmaps
+            comparisons = [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
+                                            gain_b=ORACLES[name].underflow_gain, detail=True)
+                           for name, ans in answers.items()]
+        result.comparisons = [c for cs in comparisons for c in cs]
+    if keep_values:
+        result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
+                                for k, v in ans.items()} for name, ans in answers.items()}
 
     failed_keys = {c.tensor for c in result.comparisons if not c.passed} | {key for key, _ in problems}
     if not answers:

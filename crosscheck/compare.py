@@ -42,6 +42,8 @@ class Comparison:
     worst_value: float = 0.0
     worst_reference: float = 0.0
     worst_allowed: float = 0.0
+    detail: dict | None = None
+    """For failing cases: 'abs_error' and 'allowed' per entry (nested lists), for heatmaps."""
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
+import time
 from collections import Counter
+from importlib import metadata
 from pathlib import Path
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -25,6 +29,7 @@ from crosscheck.assertions import assert_passes  # noqa: E402
 from oracles import ORACLES  # noqa: E402
 
 COUNTS_KEY = "crosscheck_counts"
+BLOB = re.compile(r"@reproduce_failure\([^)]*\)")
 
 
 def pytest_addoption(parser):
@@ -35,6 +40,12 @@ def pytest_addoption(parser):
                     help="write one JSON record per checked case to FILE.jsonl")
     group.addoption("--oracles", default=",".join(ORACLES), metavar="NAMES",
                     help="comma-separated oracles to run (default %(default)s)")
+    group.addoption("--record-values", action="store_true",
+                    help="store every oracle's answer in the results (to compare environments)")
+    group.addoption("--env", default=os.environ.get("CROSSCHECK_ENV", "local"), metavar="LABEL",
+                    help="the environment's name in the results and reports (default $CROSSCHECK_ENV or 'local')")
+    group.addoption("--report", default=None, metavar="FILE.html",
+                    help="build the HTML report from this run's results when it ends")
 
 
 def pytest_configure(config):
@@ -45,6 +56,7 @@ def pytest_configure(config):
     if unknown:
         raise pytest.UsageError(f"--oracles: unknown {unknown}; valid: {', '.join(ORACLES)}")
     config._crosscheck = Session(config, names)
+    config.pluginmanager.register(config._crosscheck, "crosscheck-session")
 
 
 class Session:
@@ -57,7 +69,14 @@ class Session:
         self.oracle_runs: Counter = Counter()
         self._sut = None
         results = config.getoption("results")
+        report = config.getoption("report")
+        if report and not results:
+            results = f"{report}.jsonl"  # the report is built from a results file: keep one beside it
         self.results = Path(results).resolve() if results else None
+        self.report = Path(report).resolve() if report else None
+        self.record_values = config.getoption("record_values")
+        self.env = config.getoption("env")
+        self.started = time.time()
         self.worker = getattr(config, "workerinput", {}).get("workerid")
         self.sink = None
         if self.results:
@@ -83,7 +102,25 @@ class Session:
         self.counts[(result.sut, result.verdict)] += 1
         for name, status in result.oracles.items():
             self.oracle_runs[name] += bool(status["ran"])
-        self.write({"kind": "case", **result.to_json()}, nodeid)
+        self.write({"kind": "case", "env": self.env, **result.to_json()}, nodeid)
+
+    def run_record(self) -> dict:
+        """What the report's summary needs about this run: versions, platform, profile, timing."""
+        from hypothesis import settings
+
+        versions = {}
+        for name in ("numpy", "scipy", "torch", "jax", "jaxlib", "hypothesis", "pytest"):
+            try:
+                versions[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                versions[name] = None
+        return {"kind": "run", "env": self.env, "sut": self.config.getoption("sut"),
+                "oracles": self.oracle_names, "python": platform.python_version(),
+                "platform": platform.platform(), "versions": versions,
+                "hypothesis_profile": settings._current_profile,
+                "hypothesis_seed": self.config.getoption("hypothesis_seed", None),
+                "workers": getattr(self.config.option, "numprocesses", None) or 0,
+                "started": self.started, "duration": time.time() - self.started}
 
     def write(self, record: dict, nodeid: str) -> None:
         """Append one record (a checked case, or another kind such as a mutant's kill) to the results."""
@@ -91,6 +128,14 @@ class Session:
             line = json.dumps({"test": nodeid, "worker": self.worker, **record}, sort_keys=True)
             with open(self.sink, "a") as f:
                 f.write(line + "\n")
+
+    def pytest_runtest_logreport(self, report):
+        """Keep Hypothesis's reproduction blob of a failing test beside its cases (the controller
+        sees every worker's reports)."""
+        if report.failed and report.when == "call" and not self.worker:
+            match = BLOB.search(report.longreprtext or "")
+            if match:
+                self.write({"kind": "blob", "blob": match.group(0)}, report.nodeid)
 
     def merge(self) -> None:
         if self.worker or not self.results:
@@ -115,7 +160,7 @@ class Checker:
         return self._session.sut
 
     def run(self, problem, sut: _sut.Sut | None = None) -> _check.CaseResult:
-        result = _check.check(problem, sut or self.sut, self._session.oracle_names)
+        result = _check.check(problem, sut or self.sut, self._session.oracle_names, self._session.record_values)
         self._session.record(result, self._nodeid)
         return result
 
@@ -147,7 +192,13 @@ def pytest_sessionfinish(session):
     if state.worker:
         session.config.workeroutput[COUNTS_KEY] = {"verdicts": [[s, v, n] for (s, v), n in state.counts.items()],
                                                    "oracles": dict(state.oracle_runs)}
+        return
+    state.write(state.run_record(), "")
     state.merge()
+    if state.report:
+        from reports.build import build_report
+
+        build_report([str(state.results)], str(state.report))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -172,3 +223,5 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_line(f"cases each oracle ran on: {oracles}")
     if state.results:
         terminalreporter.write_line(f"results: {state.results}")
+    if state.report:
+        terminalreporter.write_line(f"report: {state.report}")

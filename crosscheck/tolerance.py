@@ -30,9 +30,6 @@ cancellation never shrinks the bound. The bound covers any correct order of summ
 textbook form of each formula (fused shortcuts or the general chain), because it charges the
 magnitudes of the terms, not of the result. It scales with depth and width through the n's and
 through the propagated E's: nothing in it is fitted to test outcomes.
-
-An oracle may add a known error of its own (``oracle_error``), e.g. a finite-difference
-truncation estimate; the complex-step and autograd oracles add none.
 """
 
 from __future__ import annotations
@@ -71,8 +68,7 @@ def unit_roundoff(dtype: str) -> float:
     return UNIT_ROUNDOFF[str(dtype)]
 
 
-def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, oracle_error: np.ndarray | float = 0.0,
-            gain_a: float = 1.0, gain_b: float = 1.0) -> np.ndarray:
+def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, gain_a: float = 1.0, gain_b: float = 1.0) -> np.ndarray:
     """The allowed |a - b| per entry when computation a (in dtype_a) meets computation b.
 
     ``gain_a`` and ``gain_b`` scale each side's underflow term: a complex-step derivative is
@@ -80,7 +76,7 @@ def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, oracle_error: np.ndarray 
     """
     rounding = unit_roundoff(dtype_a) + unit_roundoff(dtype_b)
     underflow = UNDERFLOW[str(dtype_a)] * gain_a + UNDERFLOW[str(dtype_b)] * gain_b
-    return rounding * S[0] + underflow * S[1] + oracle_error
+    return rounding * S[0] + underflow * S[1]
 
 
 def sgd_update_bounds(W: np.ndarray, dW: np.ndarray, lr: float) -> np.ndarray:
