@@ -24,6 +24,10 @@ def test_it(crosscheck, dtype, data):
 '''
 
 
+def read(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
 @pytest.fixture
 def run(pytester, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -38,8 +42,10 @@ def run(pytester, monkeypatch):
 def test_results_file_holds_every_case_under_xdist(run, pytester):
     result = run("-n", "2", "--results", "out/results.jsonl", n=8)
     result.assert_outcomes(passed=2)
-    lines = (pytester.path / "out" / "results.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
+    records = read(pytester.path / "out" / "results.jsonl")
+    run_records = [r for r in records if r["kind"] == "run"]
+    records = [r for r in records if r["kind"] == "case"]
+    assert len(run_records) == 1 and run_records[0]["versions"]["numpy"] and run_records[0]["workers"] == 2
     summary = next(line for line in result.outlines if "cases checked" in line)
     assert f"{len(records)} cases checked: {len(records)} pass" in summary
     assert len(records) >= 16 and {r["worker"] for r in records} == {"gw0", "gw1"}
@@ -56,8 +62,10 @@ def test_a_buggy_sut_fails_naming_the_first_diverging_tensor(run, pytester):
     assert "backprop-crosscheck: FAIL" in text
     assert "first diverging tensor in backward order: dZ" in text
     assert "reproduce: python -m crosscheck reproduce --sut" in text
-    records = [json.loads(line) for line in (pytester.path / "r.jsonl").read_text().splitlines()]
-    failed = [r for r in records if r["verdict"] == "fail"]
+    records = read(pytester.path / "r.jsonl")
+    failed = [r for r in records if r["kind"] == "case" and r["verdict"] == "fail"]
+    blobs = [r for r in records if r["kind"] == "blob"]
+    assert blobs and all(r["blob"].startswith("@reproduce_failure(") for r in blobs)
     assert failed and all("sigmoid" in r["case"]["activations"] for r in failed)
     for r in failed:
         # the bug sits in the last sigmoid layer's derivative: that dZ is the first to diverge
@@ -80,5 +88,5 @@ def test_an_unknown_oracle_is_a_usage_error(run):
 def test_one_oracle_can_be_chosen(run, pytester):
     result = run("--oracles=fd", "--results", "fd.jsonl", n=3)
     result.assert_outcomes(passed=2)
-    records = [json.loads(line) for line in (pytester.path / "fd.jsonl").read_text().splitlines()]
+    records = [r for r in read(pytester.path / "fd.jsonl") if r["kind"] == "case"]
     assert records and all(set(r["oracles"]) == {"fd"} for r in records)
