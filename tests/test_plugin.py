@@ -15,7 +15,7 @@ from crosscheck import strategies as cs
 
 @pytest.mark.crosscheck
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@settings(max_examples={n}, deadline=None, derandomize=True,
+@settings(max_examples={n}, deadline=None, derandomize=True, print_blob=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_it(crosscheck, dtype, data):
