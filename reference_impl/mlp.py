@@ -128,8 +128,6 @@ def backprop(case, params, X, Y, fused=True):
     if case["dtype"] not in DTYPES:
         raise ValueError(f"unknown dtype {case['dtype']!r}; valid: {', '.join(DTYPES)}")
     layout = Layout(case["layout"])
-    for name in case["activations"]:
-        activations.get(name)
     loss_fn, _ = losses.get(case["loss"])
     dtype = np.dtype(case["dtype"])
     m = _check_inputs(case, layout, params, X, Y)

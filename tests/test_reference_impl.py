@@ -201,3 +201,34 @@ def test_missing_b1_raises_key_error_naming_it():
     with pytest.raises(KeyError) as info:
         reference_impl.backprop(problem.case, params, problem.X, problem.Y)
     assert "'b1'" in info.value.args[0]
+
+
+@pytest.mark.parametrize("shape", [(5,), (5, 3, 1)])
+def test_an_X_that_is_not_2d_is_named(shape):
+    problem = problems.build(_case())
+    with pytest.raises(ValueError, match=rf"X must be 2-D, got shape \({shape[0]},"):
+        reference_impl.backprop(problem.case, problem.params, np.zeros(shape), problem.Y)
+
+
+def test_an_extra_parameter_is_named():
+    problem = problems.build(_case())
+    params = {**problem.params, "W3": problem.params["W2"]}
+    with pytest.raises(KeyError, match=r"params has unexpected keys \['W3'\] for 2 layers"):
+        reference_impl.backprop(problem.case, params, problem.X, problem.Y)
+
+
+def test_one_activation_per_layer_is_required():
+    problem = problems.build(_case())
+    case = {**problem.case, "activations": ["tanh"]}
+    with pytest.raises(ValueError, match="activations has 1 names for 2 layers"):
+        reference_impl.backprop(case, problem.params, problem.X, problem.Y)
+
+
+@pytest.mark.parametrize("layout", contract.LAYOUTS)
+@pytest.mark.parametrize("output, loss", [("softmax", "cross_entropy"), ("sigmoid", "bce")])
+def test_the_fused_shortcut_is_taken_where_it_holds(output, loss, layout):
+    """With fusion on, dZ_L is exactly r (A_L - Y): the shortcut is used, not just matched."""
+    problem = problems.build(_case(activations=["tanh", output], loss=loss, layout=layout))
+    Z, A = reference_impl.forward(problem.case, problem.params, problem.X)
+    m = problem.case["batch"]
+    assert np.array_equal(_run(problem)["dZ2"], (1 / m) * (A[-1] - problem.Y))
