@@ -232,3 +232,23 @@ def test_the_fused_shortcut_is_taken_where_it_holds(output, loss, layout):
     Z, A = reference_impl.forward(problem.case, problem.params, problem.X)
     m = problem.case["batch"]
     assert np.array_equal(_run(problem)["dZ2"], (1 / m) * (A[-1] - problem.Y))
+
+
+@pytest.mark.parametrize("dtype", contract.DTYPES)
+def test_sigmoid_never_overflows(dtype):
+    """Each side of 0 uses the exp that cannot overflow, so even z = ±1000 raises nothing."""
+    from reference_impl.activations import sigmoid
+    with np.errstate(over="raise"):
+        out = sigmoid(np.array([[-1000.0, 0.0, 1000.0]], dtype=dtype))
+    assert out.tolist() == [[0.0, 0.5, 1.0]]
+
+
+@pytest.mark.parametrize("dtype", contract.DTYPES)
+def test_softmax_cross_entropy_is_finite_for_huge_logits(dtype):
+    """The log-softmax subtracts the largest logit first: logits of 1000 still give the exact loss."""
+    from reference_impl.losses import LOSSES
+    loss, _ = LOSSES["softmax_cross_entropy"]
+    A = np.array([[1000.0, 0.0]], dtype=dtype)
+    Y = np.array([[0.0, 1.0]], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise"):
+        assert loss(A, Y, 1).tolist() == [1000.0]
