@@ -9,10 +9,11 @@ leaves untouched, so relu, leaky_relu and hinge get the derivative of the branch
 Because the step causes no cancellation, one step serves every entry: there is no per-entry
 trade-off between truncation and rounding to tune, as there is for real central differences.
 
-Structure keeps it cheap: perturbing W_l[i, j] moves only column j of Z_l, by h A_{l-1}[:, i]; and a
-Z_l entry moves only its own example's loss, so one pass per unit j gives dZ_l[:, j] for every
-example at once (the per-example losses are kept apart). All perturbations of one layer run as one
-batched forward, in chunks that keep memory bounded.
+Structure keeps it cheap: a Z_l entry moves only its own example's loss, so one pass per unit j
+gives dZ_l[:, j] for every example at once (the per-example losses are kept apart); and
+perturbing W_l[i, j] moves only column j of Z_l, by h A_{l-1}[:, i], so the same pass gives
+column j of dW_l (see ``gradients``). All perturbations of one layer run as one batched forward,
+in chunks that keep memory bounded.
 """
 
 from __future__ import annotations
@@ -51,8 +52,17 @@ def _directional(case, l, Z, directions, params, Y):
     return out
 
 
-def gradients(case, params, X, Y):
-    """Every gradient of the contract by complex-step differences (rows layout, float64)."""
+def gradients(case, params, X, Y, weights="per_unit"):
+    """Every gradient of the contract by complex-step differences (rows layout, float64).
+
+    ``weights="per_unit"`` (the default) gets all of column j of dW_l, and dA0, from the one
+    batched pass that perturbs column j of Z_l: W_l[i, j] moves that column by A_{l-1}[:, i], and
+    the complex step is linear in its direction, so Im J(W_l + ih E_ij) / h is
+    sum_e A_{l-1}[e, i] Im loss_e(Z_l + ih e_j) / h. ``weights="per_entry"`` perturbs every W_l and X
+    entry in a pass of its own instead: the same numbers, n_{l-1} times the work.
+    """
+    if weights not in ("per_unit", "per_entry"):
+        raise ValueError(f"unknown weights mode {weights!r}; valid: per_unit, per_entry")
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
     L, m = len(case["activations"]), X.shape[0]
@@ -69,21 +79,22 @@ def gradients(case, params, X, Y):
         n_prev, n = params[f"W{l}"].shape
         # a Z_l entry moves only its own example's loss: one direction per unit j covers every example
         units = np.zeros((n, m, n))
-        for j in range(n):
-            units[j, :, j] = 1.0
-        per_example = _directional(case, l, Z[l], units, params, Y)   # (n, m)
+        units[np.arange(n), :, np.arange(n)] = 1.0
+        per_example = _directional(case, l, Z[l], units, params, Y)   # (n, m): d loss_e / d Z_l[e, j]
         out[f"dZ{l}"] = r * per_example.T
         # b_l[j] moves the whole column Z_l[:, j]
         out[f"db{l}"] = r * per_example.sum(1)[None, :]
-        # W_l[i, j] moves column j of Z_l by A_{l-1}[:, i]
-        dirs = np.zeros((n_prev * n, m, n))
-        for i in range(n_prev):
-            for j in range(n):
-                dirs[i * n + j, :, j] = A[l - 1][:, i]
-        out[f"dW{l}"] = r * _directional(case, l, Z[l], dirs, params, Y).sum(1).reshape(n_prev, n)
-
-    # X[:, i] moves Z_1 by W_1[i, :], each example on its own
-    n0, n1 = params["W1"].shape
-    dirs = np.broadcast_to(params["W1"][:, None, :], (n0, m, n1))
-    out["dA0"] = r * _directional(case, 1, Z[1], dirs, params, Y).T
+        if weights == "per_unit":
+            out[f"dW{l}"] = r * A[l - 1].T @ per_example.T
+        else:  # W_l[i, j] moves column j of Z_l by A_{l-1}[:, i]
+            dirs = np.zeros((n_prev, n, m, n))
+            dirs[:, np.arange(n), :, np.arange(n)] = A[l - 1].T[None, :, :]
+            dirs = dirs.reshape(n_prev * n, m, n)
+            out[f"dW{l}"] = r * _directional(case, l, Z[l], dirs, params, Y).sum(1).reshape(n_prev, n)
+        if l == 1:
+            if weights == "per_unit":
+                out["dA0"] = r * per_example.T @ params["W1"].T
+            else:  # X[:, i] moves Z_1 by W_1[i, :], each example on its own
+                dirs = np.broadcast_to(params["W1"][:, None, :], (n_prev, m, n))
+                out["dA0"] = r * _directional(case, 1, Z[1], dirs, params, Y).T
     return out

@@ -64,3 +64,23 @@ def test_the_jax_oracle_gives_the_same_answer_in_any_bucket(monkeypatch):
     S = tolerance.bounds(p.case, *rows64(p)).S
     for key in contract.backward_order(p.case):
         assert (np.abs(small[key] - big[key]) <= tolerance.allowed(S[key], "float64", "float64")).all(), key
+
+
+@settings(max_examples=25, deadline=None)
+@given(problem=cs.problems(dtypes=("float64",)))
+def test_per_unit_weights_equal_per_entry_perturbation(problem):
+    # dW from one pass per unit must be what perturbing every W entry on its own gives
+    params, X, Y = rows64(problem)
+    fast = fd.gradients(problem.case, params, X, Y)
+    slow = fd.gradients(problem.case, params, X, Y, weights="per_entry")
+    S = tolerance.bounds({**problem.case, "layout": "rows"}, params, X, Y).S
+    for key in contract.backward_order(problem.case):
+        allowed = tolerance.allowed(S[key], "float64", "float64", fd.UNDERFLOW_GAIN, fd.UNDERFLOW_GAIN)
+        assert (np.abs(fast[key] - slow[key]) <= allowed).all(), key
+
+
+def test_the_weights_mode_is_checked():
+    p = problems.build(dict(sizes=[2, 2], activations=["tanh"], loss="sse", layout="rows", dtype="float64",
+                            reduction="sum", batch=2, seed=0, scale="unit"))
+    with pytest.raises(ValueError, match="unknown weights mode 'each'; valid: per_unit, per_entry"):
+        fd.gradients(p.case, *rows64(p), weights="each")

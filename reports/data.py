@@ -1,0 +1,439 @@
+"""Loading ``--results`` files and aggregating their records for the report.
+
+A results file holds JSON lines of four kinds (see crosscheck/plugin.py): ``case`` (one checked
+case), ``run`` (versions, profile, timing of one pytest run), ``blob`` (Hypothesis's
+``@reproduce_failure`` line of a failing test) and ``mutant`` (a kill-matrix row).
+
+Most of a case record is its comparisons: six per tensor (the SUT against three oracles, and the
+three pairs of oracles), about 27 kB a case. Parsing all of them would dominate the build, and the
+summary needs only each comparison's oracle and margin. The plugin writes every record with
+``sort_keys=True``, so a case line reads ``{"case": ..., "comparisons": [...], "env": ...,
+"oracle_pairs": [...], "oracles": ...}``: ``load`` cuts the two lists out, parses the rest, and
+reads the margins from the lists with one regular expression that checks every comparison's field
+order. A line that does not have that shape is parsed whole, with the same result. The full
+record (per-entry detail, values) is read again, by file offset, only for the cases the report
+shows in detail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+VERDICTS = ("pass", "fail", "unsupported", "oracle_disagreement", "no_oracle")
+FAILING = ("fail", "oracle_disagreement", "no_oracle")
+"""Failing verdicts, most severe first: a wrong SUT, then oracles that disagree, then nothing verified."""
+CASE_FIELDS = ("activations", "loss", "dtype", "layout")
+"""The case fields the summary counts cases by."""
+
+_NUM = rb'(-?[0-9][0-9.eE+-]*|"-?inf"|"nan")'
+_STR = rb'"((?:[^"\\]|\\.)*)"'
+_COMPARISON = re.compile(
+    rb'\{"against": ' + _STR + rb', "detail": (?:null|\{[^{}]*\}), "margin": ' + _NUM
+    + rb', "max_abs": [^,]+, "max_abs_allowed": [^,]+, "max_abs_index": \[[^\]]*\], "max_rel": [^,]+'
+    rb', "max_rel_allowed": [^,]+, "max_rel_index": \[[^\]]*\], "mismatched": \d+, "passed": (true|false)'
+    rb', "problem": (null|"(?:[^"\\]|\\.)*"), "tensor": ' + _STR + rb', "total": \d+, "worst_allowed": [^,]+'
+    rb', "worst_index": \[([^\]]*)\], "worst_reference": ' + _NUM + rb', "worst_value": [^,}]+\}')
+"""One comparison as ``json.dumps(sort_keys=True)`` writes it; captures against, margin, passed,
+problem, tensor, worst_index and worst_reference."""
+_MARGIN = re.compile(rb'\{"against": ' + _STR + rb', "detail": (?:null|\{[^{}]*\}), "margin": ' + _NUM)
+"""The oracle and the margin of one comparison: all the summary needs of it."""
+_TENSOR = re.compile(r"^d([ZWbA])(\d+)$")
+
+
+def number(x) -> float:
+    """A float from a record field: non-finite values are written as the strings 'inf' and 'nan'."""
+    if x is None:
+        return math.nan
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def tensor_order(name: str) -> tuple:
+    """Sort key for tensor names in backward order: loss, then dZ_l, dW_l, db_l from the last layer
+    down, then dA0 (and anything unknown last, by name)."""
+    if name == "answer":
+        return (0, 0, 0, name)
+    if name == "loss":
+        return (1, 0, 0, name)
+    m = _TENSOR.match(str(name))
+    if not m:
+        return (3, 0, 0, str(name))
+    kind, layer = m.groups()
+    return (2, -int(layer), "ZWbA".index(kind), name)
+
+
+def case_key(case) -> str:
+    """The canonical JSON of a case: the same case checked twice has the same key."""
+    return json.dumps(case, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What the report keeps of one comparison without reading its detail."""
+
+    against: str
+    tensor: str
+    margin: float
+    passed: bool
+    problem: str | None
+    worst_index: tuple[int, ...]
+    worst_reference: float
+
+
+@dataclass(slots=True)
+class Case:
+    """One ``case`` record, reduced to what the summary, the tables and the histograms need."""
+
+    env: str
+    """The environment's column in the report (see ``Results.envs``)."""
+    label: str
+    """The record's own ``env`` label."""
+    source: int
+    offset: int
+    """Where the full record is: ``Results.sources[source]`` at this byte offset."""
+    case: dict
+    key: str
+    sut: str
+    verdict: str
+    first_divergence: str | None
+    layer: int | None
+    problems: list
+    test: str
+    worker: str | None
+    seconds: float
+    reproduce: str
+    oracles: dict
+    margins: dict
+    """oracle -> the largest margin of the SUT against it, over every tensor (loss included)."""
+    pair_margin: float
+    """The largest margin between two oracles."""
+    contract_broken: bool
+    """A comparison failed on shape or dtype (its margin says nothing)."""
+    has_values: bool
+
+    @property
+    def margin(self) -> float:
+        """The SUT's worst margin over all oracles (0 when nothing was compared)."""
+        return max(self.margins.values(), default=0.0)
+
+    @property
+    def failing(self) -> bool:
+        return self.verdict in FAILING
+
+    def severity(self) -> tuple:
+        """Sort key, most severe first: verdict (fail, oracle_disagreement, no_oracle), then the
+        margin, largest first; a broken contract (crash, shape, dtype, NaN) counts as an infinite margin."""
+        rank = FAILING.index(self.verdict) if self.verdict in FAILING else len(FAILING)
+        margin = self.pair_margin if self.verdict == "oracle_disagreement" else self.margin
+        if self.contract_broken or (self.verdict == "fail" and self.problems):
+            margin = math.inf
+        margin = -1.0 if math.isnan(margin) else margin
+        return (rank, -margin, self.env, self.key, self.test, self.offset)
+
+
+@dataclass
+class Source:
+    path: str
+    name: str
+    labels: Counter = field(default_factory=Counter)
+    bad_lines: int = 0
+
+
+@dataclass
+class Results:
+    """Every record of the given results files, grouped by kind and environment."""
+
+    sources: list[Source]
+    cases: list[Case]
+    runs: dict[str, list[dict]]
+    """env column -> its run records."""
+    blobs: dict[tuple[int, str], list[str]]
+    """(source, test node id) -> Hypothesis blobs of that test."""
+    mutants: list[dict]
+    envs: list[str]
+    """The environment columns: the env label, or the file name where two files share a label."""
+    unknown_kinds: Counter
+
+    def record(self, case: Case) -> dict:
+        """The full JSON record of a case, read again from its file."""
+        with open(self.sources[case.source].path, "rb") as f:
+            f.seek(case.offset)
+            return json.loads(f.readline())
+
+    def comparisons(self, case: Case) -> tuple[list[Comparison], list[Comparison]]:
+        """The case's comparisons with the SUT and between oracles, without their detail."""
+        with open(self.sources[case.source].path, "rb") as f:
+            f.seek(case.offset)
+            line = f.readline()
+        cut = _cut(line)
+        if cut is not None:
+            comparisons, pairs = _fast_comparisons(cut[1]), _fast_comparisons(cut[2])
+            if comparisons is not None and pairs is not None:
+                return comparisons, pairs
+        record = json.loads(line)
+        return ([_comparison(c) for c in record.get("comparisons") or []],
+                [_comparison(c) for c in record.get("oracle_pairs") or []])
+
+    def values(self, case: Case) -> dict | None:
+        return self.record(case).get("values") if case.has_values else None
+
+
+def _comparison(c: dict) -> Comparison:
+    index = c.get("worst_index") or []
+    return Comparison(str(c.get("against")), str(c.get("tensor")), number(c.get("margin")), bool(c.get("passed")),
+                      c.get("problem"), tuple(int(i) for i in index if isinstance(i, int)),
+                      number(c.get("worst_reference")))
+
+
+def _fast_comparisons(segment: bytes) -> list[Comparison] | None:
+    """The comparisons of one list, read with ``_COMPARISON``; None unless every one matched."""
+    found = _COMPARISON.findall(segment)
+    if len(found) != segment.count(b'{"against": '):
+        return None
+    out = []
+    for against, margin, passed, problem, tensor, index, reference in found:
+        out.append(Comparison(
+            json.loads(b'"' + against + b'"'), json.loads(b'"' + tensor + b'"'), number(margin.strip(b'"')),
+            passed == b"true", None if problem == b"null" else json.loads(problem),
+            tuple(int(i) for i in index.split(b",") if i.strip()), number(reference.strip(b'"'))))
+    return out
+
+
+def _fast_margins(segment: bytes) -> dict[str, float] | None:
+    """oracle -> largest margin in one list of comparisons; None unless every one matched."""
+    found = _MARGIN.findall(segment)
+    if len(found) != segment.count(b'{"against": '):
+        return None
+    out: dict[str, float] = {}
+    for against, margin in found:
+        name = against.decode() if b"\\" not in against else json.loads(b'"' + against + b'"')
+        m = number(margin.strip(b'"'))
+        m = math.inf if math.isnan(m) else m
+        if m > out.get(name, -1.0):
+            out[name] = m
+    return out
+
+
+def _cut(line: bytes):
+    """Split a sort_keys case line into (the rest, comparisons list, oracle_pairs list), or None."""
+    a = line.find(b'"comparisons": [')
+    b = line.find(b'], "env": ', a)
+    c = line.find(b'"oracle_pairs": [', b)
+    d = line.find(b'], "oracles": ', c)
+    if min(a, b, c, d) < 0:
+        return None
+    rest = line[:a] + line[b + 3:c] + line[d + 3:]
+    return rest, line[a + 16:b], line[c + 17:d]
+
+
+def _strip_values(rest: bytes) -> tuple[bytes, bool]:
+    """Cut a non-null ``values`` out of the rest of a line (it is read again when needed)."""
+    v = rest.find(b'"values": ')
+    if v < 0 or rest.startswith(b"null", v + 10):
+        return rest, False
+    w = rest.find(b', "verdict": ', v)
+    if w < 0:
+        return rest, True
+    return rest[:v] + b'"values": null' + rest[w:], True
+
+
+def _margins(comparisons: list[Comparison]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for c in comparisons:
+        m = math.inf if math.isnan(c.margin) else c.margin
+        out[c.against] = max(out.get(c.against, -1.0), m)
+    return out
+
+
+def _parse_case_line(line: bytes):
+    """A case line: (the record without its comparisons, margins, pair margins, a comparison failed on
+    shape or dtype, has values), or None where the line does not have the expected layout."""
+    cut = _cut(line)
+    if cut is None:
+        return None
+    rest, comp_seg, pair_seg = cut
+    margins, pairs = _fast_margins(comp_seg), _fast_margins(pair_seg)
+    if margins is None or pairs is None:
+        return None
+    rest, has_values = _strip_values(rest)
+    try:
+        record = json.loads(rest)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or "comparisons" in record or "oracle_pairs" in record:
+        return None
+    return record, margins, pairs, b'"problem": "' in comp_seg, has_values
+
+
+def _text(x) -> str:
+    return x if isinstance(x, str) else json.dumps(x, sort_keys=True)
+
+
+def _case(record: dict, margins, pairs, broken, has_values, source: int, offset: int) -> Case:
+    case = record.get("case")
+    case = case if isinstance(case, dict) else {"case": case}
+    oracles = record.get("oracles") if isinstance(record.get("oracles"), dict) else {}
+    problems = record.get("problems") if isinstance(record.get("problems"), list) else []
+    layer = record.get("layer")
+    return Case(
+        env="", label=_text(record.get("env", "")), source=source, offset=offset, case=case, key=case_key(case),
+        sut=_text(record.get("sut", "")), verdict=_text(record.get("verdict", "")),
+        first_divergence=None if record.get("first_divergence") is None else _text(record["first_divergence"]),
+        layer=layer if isinstance(layer, int) else None, problems=[_text(p) for p in problems],
+        test=_text(record.get("test", "")), worker=None if record.get("worker") is None else _text(record["worker"]),
+        seconds=number(record.get("seconds")), reproduce=_text(record.get("reproduce", "")),
+        oracles={_text(k): v for k, v in oracles.items() if isinstance(v, dict)},
+        margins=margins, pair_margin=max(pairs.values(), default=0.0), contract_broken=broken, has_values=has_values,
+    )
+
+
+def load(paths) -> Results:
+    """Read every record of the results files; names each environment column (see ``Results.envs``)."""
+    sources, cases, runs, blobs, mutants = [], [], [], defaultdict(list), []
+    unknown = Counter()
+    for i, path in enumerate(paths):
+        source = Source(str(path), Path(path).name)
+        sources.append(source)
+        offset = 0
+        with open(path, "rb") as f:
+            for line in f:
+                start, offset = offset, offset + len(line)
+                if not line.strip():
+                    continue
+                parsed = _parse_case_line(line) if line.startswith(b'{"case": ') else None
+                if parsed is None:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        source.bad_lines += 1
+                        continue
+                    if not isinstance(record, dict):
+                        source.bad_lines += 1
+                        continue
+                    kind = record.get("kind", "case")
+                    if kind == "case":
+                        comparisons = [_comparison(c) for c in record.get("comparisons") or [] if isinstance(c, dict)]
+                        pairs = [_comparison(c) for c in record.get("oracle_pairs") or [] if isinstance(c, dict)]
+                        parsed = (record, _margins(comparisons), _margins(pairs),
+                                  any(c.problem for c in comparisons), bool(record.get("values")))
+                    elif kind == "run":
+                        runs.append((i, record))
+                        source.labels[_text(record.get("env", ""))] += 0
+                        continue
+                    elif kind == "blob":
+                        blobs[(i, _text(record.get("test", "")))].append(_text(record.get("blob", "")))
+                        continue
+                    elif kind == "mutant":
+                        mutants.append(record)
+                        continue
+                    else:
+                        unknown[_text(kind)] += 1
+                        continue
+                if parsed[0].get("kind", "case") != "case":
+                    unknown[_text(parsed[0].get("kind"))] += 1
+                    continue
+                c = _case(*parsed, i, start)
+                source.labels[c.label] += 1
+                cases.append(c)
+
+    column = _columns(sources)
+    for c in cases:
+        c.env = column[(c.source, c.label)]
+    env_runs: dict[str, list[dict]] = defaultdict(list)
+    for i, record in runs:
+        env_runs[column[(i, _text(record.get("env", "")))]].append(record)
+    envs = sorted({c.env for c in cases} | set(env_runs))
+    return Results(sources, cases, dict(env_runs), dict(blobs), mutants, envs, unknown)
+
+
+def _columns(sources: list[Source]) -> dict[tuple[int, str], str]:
+    """(source, env label) -> the environment's column: its label, or, where another file has the same
+    label, the file's name (the path where two files also share a name)."""
+    files_of = defaultdict(set)
+    for i, s in enumerate(sources):
+        for label in s.labels:
+            files_of[label].add(i)
+    names = Counter(s.name for s in sources)
+    out = {}
+    for i, s in enumerate(sources):
+        name = s.name if names[s.name] == 1 else os.path.normpath(s.path)
+        for label in s.labels:
+            if len(files_of[label]) == 1:
+                out[(i, label)] = label
+            elif len(s.labels) == 1:
+                out[(i, label)] = name
+            else:
+                out[(i, label)] = f"{label} @ {name}"
+    return out
+
+
+# --- aggregation ----------------------------------------------------------------------------------
+
+def _values_of(case: dict, field_name: str) -> list[str]:
+    value = case.get(field_name)
+    if isinstance(value, list):
+        return sorted({_text(v) for v in value})
+    return [] if value is None else [_text(value)]
+
+
+def summary(results: Results) -> dict:
+    """Per environment column (and 'all' when there are several): counts, versions, timing."""
+    groups = {env: [c for c in results.cases if c.env == env] for env in results.envs}
+    columns = list(results.envs)
+    if len(columns) > 1:
+        groups["all"] = results.cases
+        columns.append("all")
+    cols = {}
+    for env in columns:
+        cases = groups[env]
+        oracles = Counter(name for c in cases for name, s in c.oracles.items() if s.get("ran"))
+        by = {f: Counter(v for c in cases for v in _values_of(c.case, f)) for f in CASE_FIELDS}
+        runs = results.runs.get(env, []) if env != "all" else [r for e in results.envs for r in results.runs.get(e, [])]
+        cols[env] = {
+            "cases": len(cases), "distinct": len({c.key for c in cases}),
+            "verdicts": Counter(c.verdict for c in cases), "oracles": oracles, "by": by,
+            "suts": sorted({c.sut for c in cases}),
+            "files": sorted({results.sources[c.source].name for c in cases}),
+            "run": _run_fields(runs),
+        }
+    rows = {f: sorted({v for col in cols.values() for v in col["by"][f]}) for f in CASE_FIELDS}
+    oracles = sorted({o for col in cols.values() for o in col["oracles"]})
+    verdicts = list(VERDICTS) + sorted({v for col in cols.values() for v in col["verdicts"]} - set(VERDICTS))
+    return {"columns": columns, "cols": cols, "rows": rows, "oracles": oracles, "verdicts": verdicts}
+
+
+RUN_FIELDS = ("duration", "workers", "hypothesis_profile", "hypothesis_seed", "python", "numpy", "scipy", "torch",
+              "jax", "jaxlib", "hypothesis", "pytest", "platform", "oracles", "started")
+
+
+def _run_fields(runs: list[dict]) -> dict[str, str]:
+    """The run records' fields as text; several runs in one column list their distinct values."""
+    out = {}
+    for name in RUN_FIELDS:
+        values = []
+        for r in runs:
+            versions = r.get("versions") if isinstance(r.get("versions"), dict) else {}
+            v = versions.get(name) if name in versions else r.get(name)
+            if name == "duration":
+                continue
+            if name == "started" and v is not None:
+                try:
+                    v = datetime.fromtimestamp(number(v), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                except (ValueError, OverflowError, OSError):
+                    pass
+            if isinstance(v, list):
+                v = ",".join(_text(x) for x in v)
+            values.append("—" if v is None else _text(v) if not isinstance(v, (int, float)) else str(v))
+        out[name] = ", ".join(sorted(set(values))) if values else ""
+    durations = [number(r.get("duration")) for r in runs if r.get("duration") is not None]
+    out["duration"] = f"{sum(durations):.1f} s" if durations else ""
+    return out

@@ -1,0 +1,165 @@
+"""The report's figures: matplotlib ``Figure`` objects (no pyplot) saved as inline SVG strings.
+
+* ``heatmap``: |SUT − oracle| of one tensor, entry by entry, on a log colour scale, with the worst
+  entry (largest error / allowed) framed. It is an image, not an axes: the caption and the numbers
+  around it are HTML, and a report holds a few hundred of them.
+* ``margin_histograms``: the margins (error ÷ allowed) of passing cases per oracle and dtype on a log
+  axis, one step line per environment, so that drift towards 1 shows.
+
+Every SVG is deterministic: a fixed ``svg.hashsalt``, no date or creator metadata, and ids prefixed
+with the figure's name so that several SVGs can share one HTML page.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import matplotlib
+import numpy as np
+from markupsafe import Markup
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+RC = {
+    "svg.hashsalt": "backprop-crosscheck",
+    "svg.fonttype": "none",  # text stays text: small, searchable, drawn in the page's font
+    "text.parse_math": False,  # a '$' in an env label is a dollar sign
+    "font.family": "sans-serif",
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+}
+CMAP = matplotlib.colormaps["YlOrRd"]
+"""|error|: light yellow (small) to dark red (large)."""
+ZERO = np.array([235, 235, 235, 255], np.uint8)
+"""Entries with no error at all."""
+NONFINITE = np.array([0, 0, 0, 255], np.uint8)
+"""Entries whose error is inf or NaN."""
+MARK = np.array([0, 90, 255, 255], np.uint8)
+"""The frame around the worst entry."""
+LEGEND = [to_hex(CMAP(t)) for t in np.linspace(0.0, 1.0, 9)]
+"""The colour scale's stops, for the HTML legend."""
+ENV_COLOURS = [to_hex(matplotlib.colormaps["tab10"](i)) for i in range(10)]
+_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
+_ID = re.compile(r'\bid="([^"]+)"')
+_REF = re.compile(r'(url\(#|href="#)([^")]+)')
+
+
+def _svg(fig: Figure, name: str) -> Markup:
+    """The figure as an inline ``<svg>`` element: no XML prolog, no metadata, ids prefixed with ``name``."""
+    buf = io.StringIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buf, format="svg", metadata=_METADATA)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r"<defs>\s*<style[^>]*>[^<]*</style>\s*</defs>\s*", "", svg)  # the page's CSS has it
+    svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg)  # HTML knows inline SVG
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    svg = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', svg)
+    svg = _REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", svg)
+    return Markup(svg.strip())  # noqa: S704  (matplotlib escapes every text it writes)
+
+
+def as_array(nested) -> np.ndarray:
+    """A 2-D float array from a record's nested list ('inf' and 'nan' arrive as strings)."""
+    a = np.array(nested, dtype=float) if nested is not None else np.zeros((0, 0))
+    if a.ndim == 0:
+        a = a.reshape(1, 1)
+    elif a.ndim == 1:
+        a = a.reshape(1, -1)
+    elif a.ndim > 2:
+        a = a.reshape(a.shape[0], -1)
+    return a
+
+
+def colour_range(errors) -> tuple[float, float]:
+    """A log colour scale shared by several heatmaps: (lowest, highest) positive finite error, at most
+    eight decades apart."""
+    finite = [e[np.isfinite(e) & (e > 0)] for e in errors]
+    finite = np.concatenate([f.ravel() for f in finite]) if finite else np.zeros(0)
+    if not finite.size:
+        return 1.0, 1.0
+    hi = float(finite.max())
+    return max(float(finite.min()), hi * 1e-8), hi
+
+
+def cell_size(shape) -> int:
+    """Pixels per entry: big for small tensors, at least 3 for large ones."""
+    return int(min(20, max(3, 180 // max(shape + (1,)))))
+
+
+def heatmap(error: np.ndarray, worst, lo: float, hi: float, name: str) -> Markup:
+    """|SUT − oracle| per entry (rows: examples or the layer's inputs; columns: units), log colour
+    scale from ``lo`` to ``hi``, the entry at ``worst`` framed in blue."""
+    error = as_array(error)
+    rows, cols = error.shape
+    cell = cell_size(error.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.log10(np.clip(error, lo, hi) / lo) / math.log10(hi / lo) if hi > lo else np.ones_like(error)
+    rgba = (CMAP(np.nan_to_num(t, nan=0.0)) * 255).round().astype(np.uint8)
+    rgba[error == 0] = ZERO
+    rgba[~np.isfinite(error)] = NONFINITE
+    pad = 3
+    image = np.full((rows * cell + 2 * pad, cols * cell + 2 * pad, 4), 255, np.uint8)
+    image[pad:pad + rows * cell, pad:pad + cols * cell] = rgba.repeat(cell, 0).repeat(cell, 1)
+    if worst is not None and len(worst) == 2 and 0 <= worst[0] < rows and 0 <= worst[1] < cols:
+        r0, c0 = pad + worst[0] * cell - 2, pad + worst[1] * cell - 2
+        r1, c1 = r0 + cell + 4, c0 + cell + 4
+        for r, c in ((slice(r0, r0 + 2), slice(c0, c1)), (slice(r1 - 2, r1), slice(c0, c1)),
+                     (slice(r0, r1), slice(c0, c0 + 2)), (slice(r0, r1), slice(c1 - 2, c1))):
+            image[r, c] = MARK
+    height, width = image.shape[:2]
+    fig = Figure(figsize=(width / 72, height / 72), dpi=72)
+    fig.figimage(image, origin="upper")
+    return _svg(fig, name)
+
+
+def margin_histograms(margins: dict, oracles: list[str], dtypes: list[str], envs: list[str]) -> Markup | None:
+    """Histograms of passing cases' margins: one panel per (oracle, dtype), one step line per env.
+
+    ``margins[(oracle, dtype, env)]`` lists each passing case's largest margin against that oracle.
+    Margins of exactly 0 cannot sit on a log axis: each panel counts them in its corner."""
+    values = [m for ms in margins.values() for m in ms if m > 0 and math.isfinite(m)]
+    if not oracles or not dtypes or not any(margins.values()):
+        return None
+    lo = math.floor(math.log10(min(values))) if values else -6
+    lo = max(lo, -16)
+    hi = max(0.5, math.ceil(math.log10(max(values))) if values else 0.5)
+    edges = np.logspace(lo, hi, int(round((hi - lo) * 4)) + 1)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(3.3 * len(dtypes), 1.9 * len(oracles) + 0.5), dpi=72, layout="constrained")
+        axes = fig.subplots(len(oracles), len(dtypes), squeeze=False, sharex=True)
+        for i, oracle in enumerate(oracles):
+            for j, dtype in enumerate(dtypes):
+                ax = axes[i][j]
+                zeros, total, worst = 0, 0, 0.0
+                for k, env in enumerate(envs):
+                    ms = np.asarray(margins.get((oracle, dtype, env), []), float)
+                    total += ms.size
+                    zeros += int((ms == 0).sum())
+                    positive = ms[ms > 0]
+                    worst = max(worst, float(positive.max()) if positive.size else 0.0)
+                    if positive.size:
+                        ax.hist(positive, bins=edges, histtype="step" if len(envs) > 1 else "stepfilled",
+                                color=ENV_COLOURS[k % len(ENV_COLOURS)], alpha=1.0 if len(envs) > 1 else 0.8,
+                                linewidth=1.2, label=env)
+                ax.axvline(1.0, color="#c00000", linestyle="--", linewidth=1)
+                ax.set_xscale("log")
+                ax.set_title(f"vs {oracle}, {dtype}: {total} cases, largest {worst:.2g}")
+                ax.text(0.02, 0.96, f"{zeros} exact (margin 0)", transform=ax.transAxes, va="top", fontsize=7,
+                        color="#555555")
+                if j == 0:
+                    ax.set_ylabel("cases")
+                if i == len(oracles) - 1:
+                    ax.set_xlabel("margin = |error| / allowed (fails above 1)")
+        if len(envs) > 1:
+            handles = [Line2D([], [], color=ENV_COLOURS[k % len(ENV_COLOURS)]) for k in range(len(envs))]
+            fig.legend(handles, envs, loc="outside lower center", ncols=min(4, len(envs)))
+    return _svg(fig, "margins")
