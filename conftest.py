@@ -4,6 +4,7 @@ ci        deterministic, no deadline: the default when CI=true (extends Hypothes
 dev       the default elsewhere: quick, still randomized
 thorough  the soak: 10,000 cases per cross-check test
 mutation  the test command of mutation testing: deterministic and short (30 cases per test)
+drift     the nox verify sessions: deterministic, 25 cases per test, the same cases in every environment
 Pick one with --hypothesis-profile NAME or HYPOTHESIS_PROFILE=NAME.
 """
 
@@ -21,4 +22,5 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("mutation", parent=settings.get_profile("ci"), max_examples=30)
+settings.register_profile("drift", parent=settings.get_profile("ci"), max_examples=25)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))

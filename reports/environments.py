@@ -1,0 +1,147 @@
+"""Comparing environments: the same case (the same case JSON) checked in several of them.
+
+The oracles' answers depend only on the case, not on the SUT, so an oracle that answers
+differently in two environments shows the environment (a library version, a BLAS, a CPU) moving
+the numbers. With ``--record-values`` every entry is compared: the largest difference per oracle
+and tensor, and where it is. Without values only the comparison summaries can be set side by
+side: the oracle's value at the worst entry (where both environments picked the same entry) and
+the margin (which moves with the SUT as well).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from reports.data import Case, Results, tensor_order
+
+MAX_VERDICT_ROWS = 200
+
+
+@dataclass
+class Largest:
+    """The largest difference of one (oracle, tensor) over every shared case and pair of environments."""
+
+    oracle: str
+    tensor: str
+    compared: int = 0
+    identical: int = 0
+    shape_differs: int = 0
+    same_index: int = 0
+    """Without values: comparisons whose worst entry is the same entry in both environments."""
+    diff: float = -1.0
+    relative: float = 0.0
+    envs: tuple[str, str] = ("", "")
+    case: Case | None = None
+    index: tuple[int, ...] = ()
+    a: float = math.nan
+    b: float = math.nan
+    margin_diff: float = -1.0
+    margin_where: tuple = ()
+
+
+def _first_per_env(results: Results) -> dict[str, dict[str, Case]]:
+    """case key -> env -> the first record of that case in that env (in a fixed order)."""
+    out: dict[str, dict[str, Case]] = defaultdict(dict)
+    for c in sorted(results.cases, key=lambda c: (c.key, c.env, c.test, c.source, c.offset)):
+        out[c.key].setdefault(c.env, c)
+    return out
+
+
+def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a − b| per entry; 0 where both are NaN (or the same infinity), inf where only one is finite."""
+    with np.errstate(invalid="ignore"):
+        d = np.abs(a - b)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    d[same] = 0.0
+    d[np.isnan(d)] = np.inf
+    return d
+
+
+def compare(results: Results) -> dict | None:
+    """Everything the report's environment section shows; None with fewer than two environments."""
+    if len(results.envs) < 2:
+        return None
+    per_key = _first_per_env(results)
+    shared = {k: envs for k, envs in per_key.items() if len(envs) > 1}
+    verdicts = [(k, envs) for k, envs in sorted(shared.items())
+                if len({c.verdict for c in envs.values()}) > 1]
+    by_values: dict[tuple[str, str], Largest] = {}
+    by_fields: dict[tuple[str, str], Largest] = {}
+    with_values = without_values = 0
+    for key, envs in sorted(shared.items()):
+        rows = [envs[e] for e in sorted(envs)]
+        if all(c.has_values for c in rows):
+            with_values += 1
+            values = {c.env: results.values(c) or {} for c in rows}
+            for x, y in itertools.combinations(rows, 2):
+                _compare_values(by_values, x, y, values[x.env], values[y.env])
+        else:
+            without_values += 1
+            summaries = {c.env: _by_tensor(results.comparisons(c)[0]) for c in rows}
+            for x, y in itertools.combinations(rows, 2):
+                _compare_fields(by_fields, x, y, summaries[x.env], summaries[y.env])
+    return {
+        "shared": len(shared), "with_values": with_values, "without_values": without_values,
+        "verdicts": verdicts[:MAX_VERDICT_ROWS], "verdicts_total": len(verdicts),
+        "values": _tables(by_values), "fields": _tables(by_fields),
+    }
+
+
+def _tables(found: dict[tuple[str, str], Largest]) -> list[tuple[str, list[Largest]]]:
+    oracles = sorted({o for o, _ in found})
+    return [(o, sorted((v for (oo, _), v in found.items() if oo == o), key=lambda v: tensor_order(v.tensor)))
+            for o in oracles]
+
+
+def _compare_values(found, x: Case, y: Case, vx: dict, vy: dict) -> None:
+    for oracle in sorted(set(vx) & set(vy)):
+        ax, ay = vx[oracle], vy[oracle]
+        if not isinstance(ax, dict) or not isinstance(ay, dict):
+            continue
+        for tensor in sorted(set(ax) & set(ay), key=tensor_order):
+            a, b = np.array(ax[tensor], dtype=float), np.array(ay[tensor], dtype=float)
+            entry = found.setdefault((oracle, tensor), Largest(oracle, tensor))
+            entry.compared += 1
+            if a.shape != b.shape:
+                entry.shape_differs += 1
+                continue
+            d = _diff(a, b)
+            if not d.any():
+                entry.identical += 1
+            i = int(np.argmax(d)) if d.size else 0
+            worst = float(d.reshape(-1)[i]) if d.size else 0.0
+            if worst > entry.diff:
+                index = tuple(int(j) for j in np.unravel_index(i, d.shape)) if d.ndim else ()
+                va, vb = float(a.reshape(-1)[i]), float(b.reshape(-1)[i])
+                scale = max(abs(va), abs(vb))
+                entry.diff, entry.envs, entry.case, entry.index, entry.a, entry.b = worst, (x.env, y.env), x, index, va, vb
+                entry.relative = worst / scale if scale and math.isfinite(scale) else (0.0 if worst == 0 else math.inf)
+
+
+def _by_tensor(comparisons) -> dict[tuple[str, str], object]:
+    return {(c.against, c.tensor): c for c in comparisons}
+
+
+def _compare_fields(found, x: Case, y: Case, sx: dict, sy: dict) -> None:
+    for oracle, tensor in sorted(set(sx) & set(sy), key=lambda k: (k[0], tensor_order(k[1]))):
+        cx, cy = sx[(oracle, tensor)], sy[(oracle, tensor)]
+        entry = found.setdefault((oracle, tensor), Largest(oracle, tensor))
+        entry.compared += 1
+        dm = abs(cx.margin - cy.margin) if not (math.isnan(cx.margin) or math.isnan(cy.margin)) else math.inf
+        if dm > entry.margin_diff:
+            entry.margin_diff, entry.margin_where = dm, (x.env, y.env, x, cx.margin, cy.margin)
+        if cx.worst_index != cy.worst_index:
+            continue
+        entry.same_index += 1
+        entry.identical += cx.worst_reference == cy.worst_reference
+        d = float(_diff(np.array([cx.worst_reference]), np.array([cy.worst_reference]))[0])
+        if d > entry.diff:
+            scale = max(abs(cx.worst_reference), abs(cy.worst_reference))
+            entry.diff, entry.envs, entry.case, entry.index = d, (x.env, y.env), x, cx.worst_index
+            entry.a, entry.b = cx.worst_reference, cy.worst_reference
+            entry.relative = d / scale if scale and math.isfinite(scale) else (0.0 if d == 0 else math.inf)
