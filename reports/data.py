@@ -363,7 +363,11 @@ def load(paths) -> Results:
     env_runs: dict[str, list[dict]] = defaultdict(list)
     for i, record in runs:
         env_runs[column[(i, _text(record.get("env", "")))]].append(record)
-    envs = sorted({c.env for c in cases} | set(env_runs))
+    envs = []  # in the order the files and their labels first appear
+    for i, s in enumerate(sources):
+        for label in sorted(s.labels):
+            if column[(i, label)] not in envs:
+                envs.append(column[(i, label)])
     return Results(sources, cases, dict(env_runs), dict(blobs), mutants, envs, unknown)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reports.data import Case, Results, tensor_order
+from reports.data import FAILING, Case, Results, tensor_order
 
 MAX_VERDICT_ROWS = 200
 
@@ -54,6 +54,7 @@ def _first_per_env(results: Results) -> dict[str, dict[str, Case]]:
 
 def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|a − b| per entry; 0 where both are NaN (or the same infinity), inf where only one is finite."""
+    a, b = np.atleast_1d(a), np.atleast_1d(b)
     with np.errstate(invalid="ignore"):
         d = np.abs(a - b)
     same = (a == b) | (np.isnan(a) & np.isnan(b))
@@ -70,20 +71,26 @@ def compare(results: Results) -> dict | None:
     shared = {k: envs for k, envs in per_key.items() if len(envs) > 1}
     verdicts = [(k, envs) for k, envs in sorted(shared.items())
                 if len({c.verdict for c in envs.values()}) > 1]
+    verdicts.sort(key=lambda kv: (min(FAILING.index(c.verdict) if c.verdict in FAILING else len(FAILING)
+                                      for c in kv[1].values()), kv[0]))
     by_values: dict[tuple[str, str], Largest] = {}
     by_fields: dict[tuple[str, str], Largest] = {}
     with_values = without_values = 0
     for key, envs in sorted(shared.items()):
-        rows = [envs[e] for e in sorted(envs)]
-        if all(c.has_values for c in rows):
-            with_values += 1
-            values = {c.env: results.values(c) or {} for c in rows}
-            for x, y in itertools.combinations(rows, 2):
+        rows = [envs[e] for e in results.envs if e in envs]
+        values, summaries = {}, {}
+        for x, y in itertools.combinations(rows, 2):
+            if x.has_values and y.has_values:
+                with_values += 1
+                for c in (x, y):
+                    if c.env not in values:
+                        values[c.env] = results.values(c) or {}
                 _compare_values(by_values, x, y, values[x.env], values[y.env])
-        else:
-            without_values += 1
-            summaries = {c.env: _by_tensor(results.comparisons(c)[0]) for c in rows}
-            for x, y in itertools.combinations(rows, 2):
+            else:
+                without_values += 1
+                for c in (x, y):
+                    if c.env not in summaries:
+                        summaries[c.env] = _by_tensor(results.comparisons(c)[0])
                 _compare_fields(by_fields, x, y, summaries[x.env], summaries[y.env])
     return {
         "shared": len(shared), "with_values": with_values, "without_values": without_values,
@@ -116,8 +123,8 @@ def _compare_values(found, x: Case, y: Case, vx: dict, vy: dict) -> None:
             i = int(np.argmax(d)) if d.size else 0
             worst = float(d.reshape(-1)[i]) if d.size else 0.0
             if worst > entry.diff:
-                index = tuple(int(j) for j in np.unravel_index(i, d.shape)) if d.ndim else ()
-                va, vb = float(a.reshape(-1)[i]), float(b.reshape(-1)[i])
+                index = tuple(int(j) for j in np.unravel_index(i, a.shape)) if a.ndim else ()
+                va, vb = float(np.reshape(a, -1)[i]), float(np.reshape(b, -1)[i])
                 scale = max(abs(va), abs(vb))
                 entry.diff, entry.envs, entry.case, entry.index, entry.a, entry.b = worst, (x.env, y.env), x, index, va, vb
                 entry.relative = worst / scale if scale and math.isfinite(scale) else (0.0 if worst == 0 else math.inf)

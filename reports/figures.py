@@ -22,6 +22,9 @@ from markupsafe import Markup
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.transforms import IdentityTransform
 
 RC = {
     "svg.hashsalt": "backprop-crosscheck",
@@ -41,7 +44,7 @@ ZERO = np.array([235, 235, 235, 255], np.uint8)
 """Entries with no error at all."""
 NONFINITE = np.array([0, 0, 0, 255], np.uint8)
 """Entries whose error is inf or NaN."""
-MARK = np.array([0, 90, 255, 255], np.uint8)
+MARK = "#005aff"
 """The frame around the worst entry."""
 LEGEND = [to_hex(CMAP(t)) for t in np.linspace(0.0, 1.0, 9)]
 """The colour scale's stops, for the HTML legend."""
@@ -51,8 +54,10 @@ _ID = re.compile(r'\bid="([^"]+)"')
 _REF = re.compile(r'(url\(#|href="#)([^")]+)')
 
 
-def _svg(fig: Figure, name: str) -> Markup:
-    """The figure as an inline ``<svg>`` element: no XML prolog, no metadata, ids prefixed with ``name``."""
+def _svg(fig: Figure, name: str | None, size: tuple[int, int] | None = None, css: str = "figure") -> Markup:
+    """The figure as an inline ``<svg>`` element: no XML prolog, no metadata; ids prefixed with ``name``
+    (or dropped, where ``name`` is None and nothing refers to them); ``size`` (px) stretches it; ``css``
+    is its class."""
     buf = io.StringIO()
     with matplotlib.rc_context(RC):
         fig.savefig(buf, format="svg", metadata=_METADATA)
@@ -61,9 +66,16 @@ def _svg(fig: Figure, name: str) -> Markup:
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
     svg = re.sub(r"<defs>\s*<style[^>]*>[^<]*</style>\s*</defs>\s*", "", svg)  # the page's CSS has it
     svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg)  # HTML knows inline SVG
-    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", name)
-    svg = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', svg)
-    svg = _REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", svg)
+    if name is None and not _REF.search(svg):
+        svg = _ID.sub("", svg)
+    else:
+        prefix = re.sub(r"[^A-Za-z0-9_-]", "_", name or "fig")
+        svg = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', svg)
+        svg = _REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", svg)
+    if size:
+        svg = re.sub(r'^<svg width="[^"]*" height="[^"]*"',
+                     f'<svg width="{size[0]}" height="{size[1]}" preserveAspectRatio="none"', svg)
+    svg = svg.replace("<svg ", f'<svg class="{css}" ', 1)
     return Markup(svg.strip())  # noqa: S704  (matplotlib escapes every text it writes)
 
 
@@ -90,35 +102,42 @@ def colour_range(errors) -> tuple[float, float]:
     return max(float(finite.min()), hi * 1e-8), hi
 
 
-def cell_size(shape) -> int:
-    """Pixels per entry: big for small tensors, at least 3 for large ones."""
-    return int(min(20, max(3, 180 // max(shape + (1,)))))
+def cell_size(shape) -> tuple[int, int]:
+    """Screen pixels per entry (height, width): big for small tensors, at least 4; an entry is at most
+    three times as wide as it is high, so that a single column still shows."""
+    rows, cols = max(shape[0], 1), max(shape[1], 1)
+    h = int(min(22, max(4, 240 // rows)))
+    w = int(min(22, max(4, 240 // cols), 3 * h))
+    h = max(h, min(22, w // 3))
+    return h, w
 
 
-def heatmap(error: np.ndarray, worst, lo: float, hi: float, name: str) -> Markup:
-    """|SUT − oracle| per entry (rows: examples or the layer's inputs; columns: units), log colour
-    scale from ``lo`` to ``hi``, the entry at ``worst`` framed in blue."""
+def heatmap(error: np.ndarray, worst, lo: float, hi: float) -> Markup:
+    """|SUT − oracle| per entry (rows: examples or the layer's inputs; columns: units) on a log colour
+    scale from ``lo`` to ``hi``, with the entry at ``worst`` framed in blue.
+
+    The image holds one pixel per entry and the SVG is stretched to ``cell_size`` per entry (the page
+    draws it pixelated, the frame's stroke unscaled): a small PNG, quick to encode. The SVG has no ids,
+    so one heatmap can be shown twice."""
     error = as_array(error)
     rows, cols = error.shape
-    cell = cell_size(error.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.log10(np.clip(error, lo, hi) / lo) / math.log10(hi / lo) if hi > lo else np.ones_like(error)
     rgba = (CMAP(np.nan_to_num(t, nan=0.0)) * 255).round().astype(np.uint8)
     rgba[error == 0] = ZERO
     rgba[~np.isfinite(error)] = NONFINITE
-    pad = 3
-    image = np.full((rows * cell + 2 * pad, cols * cell + 2 * pad, 4), 255, np.uint8)
-    image[pad:pad + rows * cell, pad:pad + cols * cell] = rgba.repeat(cell, 0).repeat(cell, 1)
+    fig = Figure(figsize=(cols / 72, rows / 72), dpi=72)  # one pixel per entry, one SVG unit per pixel
+    fig.figimage(rgba, origin="upper")
     if worst is not None and len(worst) == 2 and 0 <= worst[0] < rows and 0 <= worst[1] < cols:
-        r0, c0 = pad + worst[0] * cell - 2, pad + worst[1] * cell - 2
-        r1, c1 = r0 + cell + 4, c0 + cell + 4
-        for r, c in ((slice(r0, r0 + 2), slice(c0, c1)), (slice(r1 - 2, r1), slice(c0, c1)),
-                     (slice(r0, r1), slice(c0, c0 + 2)), (slice(r0, r1), slice(c1 - 2, c1))):
-            image[r, c] = MARK
-    height, width = image.shape[:2]
-    fig = Figure(figsize=(width / 72, height / 72), dpi=72)
-    fig.figimage(image, origin="upper")
-    return _svg(fig, name)
+        fig.add_artist(Rectangle((worst[1], rows - 1 - worst[0]), 1, 1, fill=False, edgecolor=MARK, linewidth=0.1,
+                                 transform=IdentityTransform()))
+    h, w = cell_size(error.shape)
+    return _svg(fig, None, size=(cols * w, rows * h), css="heatmap")
+
+
+def _decade(x, _pos) -> str:
+    e = round(math.log10(x)) if x > 0 else 0
+    return "1" if e == 0 else ("10" if e == 1 else f"1e{e}")
 
 
 def margin_histograms(margins: dict, oracles: list[str], dtypes: list[str], envs: list[str]) -> Markup | None:
@@ -134,8 +153,12 @@ def margin_histograms(margins: dict, oracles: list[str], dtypes: list[str], envs
     hi = max(0.5, math.ceil(math.log10(max(values))) if values else 0.5)
     edges = np.logspace(lo, hi, int(round((hi - lo) * 4)) + 1)
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(3.3 * len(dtypes), 1.9 * len(oracles) + 0.5), dpi=72, layout="constrained")
+        width, height = 5.2 * len(dtypes) + 0.4, 2.3 * len(oracles) + 0.9
+        fig = Figure(figsize=(width, height), dpi=72)
         axes = fig.subplots(len(oracles), len(dtypes), squeeze=False, sharex=True)
+        # a fixed layout (constrained layout costs a second): room for labels, titles and the legend
+        fig.subplots_adjust(left=0.55 / width, right=1 - 0.15 / width, bottom=(0.95 if len(envs) > 1 else 0.6) / height,
+                            top=1 - 0.3 / height, wspace=0.25, hspace=0.45)
         for i, oracle in enumerate(oracles):
             for j, dtype in enumerate(dtypes):
                 ax = axes[i][j]
@@ -152,6 +175,9 @@ def margin_histograms(margins: dict, oracles: list[str], dtypes: list[str], envs
                                 linewidth=1.2, label=env)
                 ax.axvline(1.0, color="#c00000", linestyle="--", linewidth=1)
                 ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))
+                ax.xaxis.set_major_formatter(FuncFormatter(_decade))  # no mathtext: labels stay plain text
+                ax.xaxis.set_minor_formatter(NullFormatter())
                 ax.set_title(f"vs {oracle}, {dtype}: {total} cases, largest {worst:.2g}")
                 ax.text(0.02, 0.96, f"{zeros} exact (margin 0)", transform=ax.transAxes, va="top", fontsize=7,
                         color="#555555")
@@ -161,5 +187,5 @@ def margin_histograms(margins: dict, oracles: list[str], dtypes: list[str], envs
                     ax.set_xlabel("margin = |error| / allowed (fails above 1)")
         if len(envs) > 1:
             handles = [Line2D([], [], color=ENV_COLOURS[k % len(ENV_COLOURS)]) for k in range(len(envs))]
-            fig.legend(handles, envs, loc="outside lower center", ncols=min(4, len(envs)))
+            fig.legend(handles, envs, loc="lower center", ncols=min(4, len(envs)), frameon=False)
     return _svg(fig, "margins")

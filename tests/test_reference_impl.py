@@ -210,17 +210,19 @@ def test_an_X_that_is_not_2d_is_named(shape):
         reference_impl.backprop(problem.case, problem.params, np.zeros(shape), problem.Y)
 
 
-def test_an_extra_parameter_is_named():
+@pytest.mark.parametrize("extra", ["W3", "W0"])
+def test_an_extra_parameter_is_named(extra):
     problem = problems.build(_case())
-    params = {**problem.params, "W3": problem.params["W2"]}
-    with pytest.raises(KeyError, match=r"params has unexpected keys \['W3'\] for 2 layers"):
+    params = {**problem.params, extra: problem.params["W2"]}
+    with pytest.raises(KeyError, match=rf"params has unexpected keys \['{extra}'\] for 2 layers"):
         reference_impl.backprop(problem.case, params, problem.X, problem.Y)
 
 
-def test_one_activation_per_layer_is_required():
+@pytest.mark.parametrize("names", [["tanh"], ["tanh", "identity", "relu"]])
+def test_one_activation_per_layer_is_required(names):
     problem = problems.build(_case())
-    case = {**problem.case, "activations": ["tanh"]}
-    with pytest.raises(ValueError, match="activations has 1 names for 2 layers"):
+    case = {**problem.case, "activations": names}
+    with pytest.raises(ValueError, match=f"activations has {len(names)} names for 2 layers"):
         reference_impl.backprop(case, problem.params, problem.X, problem.Y)
 
 
