@@ -103,6 +103,32 @@ def test_leaky_relu_derivative_is_one_at_zero(layout):
     assert np.array_equal(grads["dZ1"], dA1)
 
 
+@pytest.mark.parametrize("layout", contract.LAYOUTS)
+def test_elu_derivative_is_one_at_zero(layout):
+    """elu'(0) = 1 (e^0 from the left, 1 from the right): with Z1 exactly 0, dZ1 is dA1."""
+    case, params, grads = _zero_preactivation_grads("elu", layout)
+    dA1 = _dA1(layout, params, grads)
+    assert np.all(dA1 != 0)
+    assert np.array_equal(grads["dZ1"], dA1)
+
+
+def test_hinge_derivative_is_zero_at_a_margin_of_exactly_zero():
+    """max(0, x)' = 0 at x = 0, as for relu: a wrong class exactly 1 below the target adds nothing."""
+    from reference_impl.losses import LOSSES
+    _, grad = LOSSES["hinge"]
+    A = np.array([[2.0, 1.0, -5.0]])   # class 1's margin a_1 - a_0 + 1 is exactly 0
+    Y = np.array([[1.0, 0.0, 0.0]])
+    assert grad(A, Y, 1).tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_backward_takes_the_fused_shortcut_by_default():
+    """``backward`` on its own, like ``backprop``, uses dZ_L = r (A_L - Y) where it holds."""
+    problem = problems.build(_case(activations=["tanh", "softmax"], loss="cross_entropy"))
+    Z, A = reference_impl.forward(problem.case, problem.params, problem.X)
+    grads = reference_impl.backward(problem.case, problem.params, problem.Y, Z, A)
+    assert np.array_equal(grads["dZ2"], (1 / problem.case["batch"]) * (A[-1] - problem.Y))
+
+
 # ---------------------------------------------------------------------------
 # sgd_step against torch.optim.SGD
 # ---------------------------------------------------------------------------
