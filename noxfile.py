@@ -28,10 +28,10 @@ ENVS = ["ci", *MATRIX]
 def install(session, env):
     """Install the project for one environment of the matrix ('ci' = the pinned CI set)."""
     if env == "ci":
-        session.install("-c", CI, "-e", ".[torch,jax,dev]")
+        session.install("-c", CI, "-e", ".[torch,jax,dev,report]")
         return
     torch, jax, numpy = MATRIX[env]
-    session.install("-c", MATRIX_PINS, "-e", ".[torch,jax,dev]",
+    session.install("-c", MATRIX_PINS, "-e", ".[torch,jax,dev,report]",
                     f"torch=={torch}", f"jax=={jax}", f"jaxlib=={jax}", f"numpy=={numpy}")
 
 

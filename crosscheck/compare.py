@@ -57,10 +57,13 @@ def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray,
             expected_dtype: str | None = None) -> Comparison:
     """Compare ``value`` (SUT or oracle) with ``reference`` entry by entry within ``allowed``."""
     value, reference = np.asarray(value), np.asarray(reference)
+    # a shape or dtype failure has no finite margin: it is as far from agreeing as a result can be
     if value.shape != reference.shape:
-        return Comparison(tensor, against, False, problem=f"shape {value.shape} != expected {reference.shape}")
+        return Comparison(tensor, against, False, problem=f"shape {value.shape} != expected {reference.shape}",
+                          margin=float("inf"))
     if expected_dtype is not None and value.dtype != np.dtype(expected_dtype):
-        return Comparison(tensor, against, False, problem=f"dtype {value.dtype} != expected {expected_dtype}")
+        return Comparison(tensor, against, False, problem=f"dtype {value.dtype} != expected {expected_dtype}",
+                          margin=float("inf"))
     v = value.astype(np.float64)
     allowed = np.broadcast_to(np.asarray(allowed, np.float64), v.shape)
     err = np.abs(v - reference)

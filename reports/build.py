@@ -18,16 +18,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+try:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from reports import environments, figures
-from reports.data import Case, Results, load, number, summary, tensor_order
+    from reports import figures
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(f"the HTML report needs the 'report' extra (pip install -e '.[report]'): {exc}") from exc
+from reports import environments
+from reports.data import Case, Results, dicts, load, number, summary, tensor_order
 
 MAX_DETAILED = 50
 """Failing cases shown in full (heatmaps, tables), most severe first; the rest are in the case table."""
 MAX_HEATMAP_TENSORS = 4
 """Diverging tensors drawn as heatmaps per failing case: the first one and the next three in backward order."""
-MAX_TABLE_ROWS = 20_000
+MAX_TABLE_ROWS = 10_000
 """Rows of the case table: every failing case first, then passing ones in a fixed order."""
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -194,16 +198,16 @@ def _layers(case: dict, layer) -> list[dict]:
     acts = acts if isinstance(acts, list) else []
     out = [{"layer": 0, "units": compact(sizes[0]), "activation": "(input)", "here": False}]
     for i, units in enumerate(sizes[1:], start=1):
-        out.append({"layer": i, "units": compact(units), "activation": compact(acts[i - 1]) if i - 1 < len(acts) else "—",
-                    "here": layer == i})
+        activation = compact(acts[i - 1]) if i - 1 < len(acts) else "—"
+        out.append({"layer": i, "units": compact(units), "activation": activation, "here": layer == i})
     return out
 
 
 def _failure(results: Results, group: FailureGroup, n: int) -> dict:
     c = group.case
     record = results.record(c)
-    comparisons = [x for x in record.get("comparisons") or [] if isinstance(x, dict)]
-    pairs = [x for x in record.get("oracle_pairs") or [] if isinstance(x, dict)]
+    comparisons = dicts(record.get("comparisons"))
+    pairs = dicts(record.get("oracle_pairs"))
     oracles = sorted({compact(x.get("against")) for x in comparisons})
     by = {(compact(x.get("against")), compact(x.get("tensor"))): x for x in comparisons}
     tensors = sorted({t for _, t in by}, key=tensor_order)
@@ -303,7 +307,8 @@ def _mutants(results: Results) -> list[dict]:
     rows = []
     for m in results.mutants:
         row = {k: m.get(k) for k in MUTANT_FIELDS}
-        row["mislocalized"] = len(m.get("mislocalized") or []) if isinstance(m.get("mislocalized"), list) else row["mislocalized"]
+        if isinstance(m.get("mislocalized"), list):
+            row["mislocalized"] = len(m["mislocalized"])  # the killing cases that named the wrong tensor
         rows.append({k: compact(v) if not isinstance(v, bool) else v for k, v in row.items()})
     return sorted(rows, key=lambda r: (r["mutant"], r["bug_class"], json.dumps(r, sort_keys=True)))
 

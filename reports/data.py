@@ -31,6 +31,8 @@ FAILING = ("fail", "oracle_disagreement", "no_oracle")
 """Failing verdicts, most severe first: a wrong SUT, then oracles that disagree, then nothing verified."""
 CASE_FIELDS = ("activations", "loss", "dtype", "layout")
 """The case fields the summary counts cases by."""
+ALL = "(all)"
+"""The summary's column over every environment, when there are several."""
 
 _NUM = rb'(-?[0-9][0-9.eE+-]*|"-?inf"|"nan")'
 _STR = rb'"((?:[^"\\]|\\.)*)"'
@@ -144,6 +146,7 @@ class Case:
 class Source:
     path: str
     name: str
+    """The file's name, or its path where several files have the same name."""
     labels: Counter = field(default_factory=Counter)
     bad_lines: int = 0
 
@@ -169,19 +172,16 @@ class Results:
             f.seek(case.offset)
             return json.loads(f.readline())
 
-    def comparisons(self, case: Case) -> tuple[list[Comparison], list[Comparison]]:
-        """The case's comparisons with the SUT and between oracles, without their detail."""
+    def comparisons(self, case: Case) -> list[Comparison]:
+        """The case's comparisons of the SUT with each oracle, without their detail."""
         with open(self.sources[case.source].path, "rb") as f:
             f.seek(case.offset)
             line = f.readline()
         cut = _cut(line)
-        if cut is not None:
-            comparisons, pairs = _fast_comparisons(cut[1]), _fast_comparisons(cut[2])
-            if comparisons is not None and pairs is not None:
-                return comparisons, pairs
-        record = json.loads(line)
-        return ([_comparison(c) for c in record.get("comparisons") or []],
-                [_comparison(c) for c in record.get("oracle_pairs") or []])
+        found = _fast_comparisons(cut[1]) if cut is not None else None
+        if found is not None:
+            return found
+        return [_comparison(c) for c in dicts(json.loads(line).get("comparisons"))]
 
     def values(self, case: Case) -> dict | None:
         """The oracles' answers recorded with ``--record-values`` (None without them)."""
@@ -191,12 +191,20 @@ class Results:
             f.seek(case.offset)
             line = f.readline()
         v, w = line.find(b'"values": {'), line.rfind(b'}, "verdict": ')
+        values = None
         if 0 <= v < w:
             try:
-                return json.loads(line[v + 10:w + 1])
+                values = json.loads(line[v + 10:w + 1])
             except ValueError:
                 pass
-        return json.loads(line).get("values")
+        if values is None:
+            values = json.loads(line).get("values")
+        return values if isinstance(values, dict) else None
+
+
+def dicts(x) -> list[dict]:
+    """The dicts in a record's list field (a comparisons list); anything else is skipped."""
+    return [c for c in x if isinstance(c, dict)] if isinstance(x, list) else []
 
 
 def _comparison(c: dict) -> Comparison:
@@ -206,18 +214,19 @@ def _comparison(c: dict) -> Comparison:
                       number(c.get("worst_reference")))
 
 
+def _name(raw: bytes) -> str:
+    return raw.decode() if b"\\" not in raw else json.loads(b'"' + raw + b'"')
+
+
 def _fast_comparisons(segment: bytes) -> list[Comparison] | None:
     """The comparisons of one list, read with ``_COMPARISON``; None unless every one matched."""
     found = _COMPARISON.findall(segment)
     if len(found) != segment.count(b'{"against": '):
         return None
-    out = []
-    for against, margin, passed, problem, tensor, index, reference in found:
-        out.append(Comparison(
-            json.loads(b'"' + against + b'"'), json.loads(b'"' + tensor + b'"'), number(margin.strip(b'"')),
-            passed == b"true", None if problem == b"null" else json.loads(problem),
-            tuple(int(i) for i in index.split(b",") if i.strip()), number(reference.strip(b'"'))))
-    return out
+    return [Comparison(_name(against), _name(tensor), number(margin.strip(b'"')), passed == b"true",
+                       None if problem == b"null" else json.loads(problem),
+                       tuple(int(i) for i in index.split(b",") if i.strip()), number(reference.strip(b'"')))
+            for against, margin, passed, problem, tensor, index, reference in found]
 
 
 def _fast_margins(segment: bytes) -> dict[str, float] | None:
@@ -227,7 +236,7 @@ def _fast_margins(segment: bytes) -> dict[str, float] | None:
         return None
     out: dict[str, float] = {}
     for against, margin in found:
-        name = against.decode() if b"\\" not in against else json.loads(b'"' + against + b'"')
+        name = _name(against)
         m = number(margin.strip(b'"'))
         m = math.inf if math.isnan(m) else m
         if m > out.get(name, -1.0):
@@ -333,8 +342,8 @@ def load(paths) -> Results:
                         continue
                     kind = record.get("kind", "case")
                     if kind == "case":
-                        comparisons = [_comparison(c) for c in record.get("comparisons") or [] if isinstance(c, dict)]
-                        pairs = [_comparison(c) for c in record.get("oracle_pairs") or [] if isinstance(c, dict)]
+                        comparisons = [_comparison(c) for c in dicts(record.get("comparisons"))]
+                        pairs = [_comparison(c) for c in dicts(record.get("oracle_pairs"))]
                         parsed = (record, _margins(comparisons), _margins(pairs),
                                   any(c.problem for c in comparisons), bool(record.get("values")))
                     elif kind == "run":
@@ -357,6 +366,10 @@ def load(paths) -> Results:
                 source.labels[c.label] += 1
                 cases.append(c)
 
+    names = Counter(s.name for s in sources)
+    for s in sources:
+        if names[s.name] > 1:  # results.jsonl in several folders: say which
+            s.name = os.path.normpath(s.path)
     column = _columns(sources)
     for c in cases:
         c.env = column[(c.source, c.label)]
@@ -373,15 +386,14 @@ def load(paths) -> Results:
 
 def _columns(sources: list[Source]) -> dict[tuple[int, str], str]:
     """(source, env label) -> the environment's column: its label, or, where another file has the same
-    label, the file's name (the path where two files also share a name)."""
+    label, the file's name (its path where two files share a name)."""
     files_of = defaultdict(set)
     for i, s in enumerate(sources):
         for label in s.labels:
             files_of[label].add(i)
-    names = Counter(s.name for s in sources)
     out = {}
     for i, s in enumerate(sources):
-        name = s.name if names[s.name] == 1 else os.path.normpath(s.path)
+        name = s.name
         for label in s.labels:
             if len(files_of[label]) == 1:
                 out[(i, label)] = label
@@ -402,18 +414,18 @@ def _values_of(case: dict, field_name: str) -> list[str]:
 
 
 def summary(results: Results) -> dict:
-    """Per environment column (and 'all' when there are several): counts, versions, timing."""
+    """Per environment column (and ``ALL`` when there are several): counts, versions, timing."""
     groups = {env: [c for c in results.cases if c.env == env] for env in results.envs}
     columns = list(results.envs)
     if len(columns) > 1:
-        groups["all"] = results.cases
-        columns.append("all")
+        groups[ALL] = results.cases
+        columns.append(ALL)
     cols = {}
     for env in columns:
         cases = groups[env]
         oracles = Counter(name for c in cases for name, s in c.oracles.items() if s.get("ran"))
         by = {f: Counter(v for c in cases for v in _values_of(c.case, f)) for f in CASE_FIELDS}
-        runs = results.runs.get(env, []) if env != "all" else [r for e in results.envs for r in results.runs.get(e, [])]
+        runs = results.runs.get(env, []) if env != ALL else [r for e in results.envs for r in results.runs.get(e, [])]
         cols[env] = {
             "cases": len(cases), "distinct": len({c.key for c in cases}),
             "verdicts": Counter(c.verdict for c in cases), "oracles": oracles, "by": by,
@@ -427,29 +439,26 @@ def summary(results: Results) -> dict:
     return {"columns": columns, "cols": cols, "rows": rows, "oracles": oracles, "verdicts": verdicts}
 
 
-RUN_FIELDS = ("duration", "workers", "hypothesis_profile", "hypothesis_seed", "python", "numpy", "scipy", "torch",
-              "jax", "jaxlib", "hypothesis", "pytest", "platform", "oracles", "started")
+RUN_FIELDS = ("workers", "hypothesis_profile", "hypothesis_seed", "python", "numpy", "scipy", "torch", "jax", "jaxlib",
+              "hypothesis", "pytest", "platform", "oracles")
 
 
 def _run_fields(runs: list[dict]) -> dict[str, str]:
-    """The run records' fields as text; several runs in one column list their distinct values."""
+    """The run records' fields as text: several runs in one column list their distinct values, add up
+    their durations and give the earliest start."""
     out = {}
     for name in RUN_FIELDS:
-        values = []
+        values = set()
         for r in runs:
             versions = r.get("versions") if isinstance(r.get("versions"), dict) else {}
             v = versions.get(name) if name in versions else r.get(name)
-            if name == "duration":
-                continue
-            if name == "started" and v is not None:
-                try:
-                    v = datetime.fromtimestamp(number(v), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                except (ValueError, OverflowError, OSError):
-                    pass
             if isinstance(v, list):
                 v = ",".join(_text(x) for x in v)
-            values.append("—" if v is None else _text(v) if not isinstance(v, (int, float)) else str(v))
-        out[name] = ", ".join(sorted(set(values))) if values else ""
+            values.add("—" if v is None else str(v) if isinstance(v, (int, float)) else _text(v))
+        out[name] = ", ".join(sorted(values))
     durations = [number(r.get("duration")) for r in runs if r.get("duration") is not None]
     out["duration"] = f"{sum(durations):.1f} s" if durations else ""
+    starts = [t for t in (number(r.get("started")) for r in runs) if math.isfinite(t) and 0 <= t < 1e11]
+    earliest = datetime.fromtimestamp(min(starts), timezone.utc) if starts else None
+    out["started"] = earliest.strftime("%Y-%m-%d %H:%M:%S UTC") if earliest else ""
     return out

@@ -76,7 +76,7 @@ def compare(results: Results) -> dict | None:
     by_values: dict[tuple[str, str], Largest] = {}
     by_fields: dict[tuple[str, str], Largest] = {}
     with_values = without_values = 0
-    for key, envs in sorted(shared.items()):
+    for _, envs in sorted(shared.items()):
         rows = [envs[e] for e in results.envs if e in envs]
         values, summaries = {}, {}
         for x, y in itertools.combinations(rows, 2):
@@ -90,7 +90,7 @@ def compare(results: Results) -> dict | None:
                 without_values += 1
                 for c in (x, y):
                     if c.env not in summaries:
-                        summaries[c.env] = _by_tensor(results.comparisons(c)[0])
+                        summaries[c.env] = _by_tensor(results.comparisons(c))
                 _compare_fields(by_fields, x, y, summaries[x.env], summaries[y.env])
     return {
         "shared": len(shared), "with_values": with_values, "without_values": without_values,
@@ -126,7 +126,8 @@ def _compare_values(found, x: Case, y: Case, vx: dict, vy: dict) -> None:
                 index = tuple(int(j) for j in np.unravel_index(i, a.shape)) if a.ndim else ()
                 va, vb = float(np.reshape(a, -1)[i]), float(np.reshape(b, -1)[i])
                 scale = max(abs(va), abs(vb))
-                entry.diff, entry.envs, entry.case, entry.index, entry.a, entry.b = worst, (x.env, y.env), x, index, va, vb
+                entry.diff, entry.envs, entry.case, entry.index = worst, (x.env, y.env), x, index
+                entry.a, entry.b = va, vb
                 entry.relative = worst / scale if scale and math.isfinite(scale) else (0.0 if worst == 0 else math.inf)
 
 
@@ -145,10 +146,12 @@ def _compare_fields(found, x: Case, y: Case, sx: dict, sy: dict) -> None:
         if cx.worst_index != cy.worst_index:
             continue
         entry.same_index += 1
-        entry.identical += cx.worst_reference == cy.worst_reference
-        d = float(_diff(np.array([cx.worst_reference]), np.array([cy.worst_reference]))[0])
+        a, b = cx.worst_reference, cy.worst_reference
+        entry.identical += a == b or (math.isnan(a) and math.isnan(b))
+        d = 0.0 if (a == b or (math.isnan(a) and math.isnan(b))) else abs(a - b)
+        d = math.inf if math.isnan(d) else d
         if d > entry.diff:
-            scale = max(abs(cx.worst_reference), abs(cy.worst_reference))
+            scale = max(abs(a), abs(b))
             entry.diff, entry.envs, entry.case, entry.index = d, (x.env, y.env), x, cx.worst_index
-            entry.a, entry.b = cx.worst_reference, cy.worst_reference
+            entry.a, entry.b = a, b
             entry.relative = d / scale if scale and math.isfinite(scale) else (0.0 if d == 0 else math.inf)

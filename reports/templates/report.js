@@ -1,7 +1,7 @@
 // The case table: click a header to sort (again to reverse); type to filter; pick a verdict or an env.
 (function () {
   "use strict";
-  var table = document.getElementById("cases");
+  var table = document.getElementById("case-rows");
   if (!table) { return; }
   var body = table.tBodies[0];
   var rows = Array.prototype.slice.call(body.rows);
@@ -11,37 +11,36 @@
   var env = document.getElementById("env-filter");
   var count = document.getElementById("case-count");
 
-  function cellValue(row, col, numeric) {
-    var cell = row.cells[col];
-    var v = cell.getAttribute("data-v");
-    if (numeric) { return parseFloat(v === null ? cell.textContent : v); }
-    return v === null ? cell.textContent : v;
-  }
-
   function sortBy(th) {
     var col = th.cellIndex;
     var numeric = th.hasAttribute("data-num");
     var ascending = th.getAttribute("aria-sort") !== "ascending";
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    // read every key once, sort the indices, then move the rows in one go
+    var keys = rows.map(function (row) {
+      var cell = row.cells[col];
+      var v = cell.getAttribute("data-v");
+      if (v === null) { v = cell.textContent; }
+      if (numeric) { v = parseFloat(v); return isNaN(v) ? -Infinity : v; }
+      return v;
+    });
     var order = rows.map(function (r, i) { return i; });
+    var collator = new Intl.Collator(undefined, { numeric: true });
     order.sort(function (a, b) {
-      var x = cellValue(rows[a], col, numeric), y = cellValue(rows[b], col, numeric);
-      var c;
-      if (numeric) {
-        if (isNaN(x)) { x = -Infinity; }
-        if (isNaN(y)) { y = -Infinity; }
-        c = x < y ? -1 : (x > y ? 1 : 0);
-      } else {
-        c = x.localeCompare(y, undefined, { numeric: true });
-      }
+      var x = keys[a], y = keys[b];
+      var c = numeric ? (x < y ? -1 : (x > y ? 1 : 0)) : collator.compare(x, y);
       return (ascending ? c : -c) || a - b;
     });
-    var fragment = document.createDocumentFragment();
     var sortedRows = [], sortedText = [];
-    order.forEach(function (i) { fragment.appendChild(rows[i]); sortedRows.push(rows[i]); sortedText.push(text[i]); });
+    order.forEach(function (i) { sortedRows.push(rows[i]); sortedText.push(text[i]); });
     rows = sortedRows; text = sortedText;
+    // a detached body is reordered without restyling the table at every move
+    table.removeChild(body);
+    var fragment = document.createDocumentFragment();
+    rows.forEach(function (row) { fragment.appendChild(row); });
     body.appendChild(fragment);
+    table.appendChild(body);
   }
 
   function filter() {

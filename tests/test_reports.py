@@ -1,0 +1,378 @@
+"""The HTML report (reports/): contents, determinism, escaping, no network, and a real browser.
+
+The results files are made here, the way the plugin writes them: a few fixed cases through
+``crosscheck.check`` with the reference implementation (green) and with the sigmoid-at-A bug (red),
+against torch and finite differences (jax would add seconds of compilation and nothing new).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from crosscheck import check, problems, sut
+from reports import data
+from reports.__main__ import main as reports_main
+from reports.build import build_report, render
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[1]
+BUGGY = f"{ROOT / 'examples' / 'suts' / 'buggy_sigmoid_at_a.py'}:backprop"
+ORACLES = ["torch", "fd"]
+BASE = {"contract_version": "1.0", "scale": "unit"}
+CASES = [
+    # (case, the tensor the sigmoid-at-A bug breaks first, or None where there is no sigmoid)
+    (dict(sizes=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce", layout="rows", dtype="float64",
+          reduction="mean", batch=5, seed=1), "dZ2"),
+    (dict(sizes=[2, 3], activations=["sigmoid"], loss="sse", layout="columns", dtype="float32",
+          reduction="sum", batch=4, seed=2), "dZ1"),
+    (dict(sizes=[3, 5, 3], activations=["relu", "softmax"], loss="cross_entropy", layout="rows", dtype="float32",
+          reduction="mean", batch=6, seed=3), None),
+    (dict(sizes=[2, 2], activations=["identity"], loss="mse", layout="columns", dtype="float64",
+          reduction="mean", batch=3, seed=4, scale="small"), None),
+]
+HOSTILE = "<script>alert(1)</script> \"quoted\" 'single' & $x$ </pre>"
+SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def line(record: dict) -> str:
+    return json.dumps(record, sort_keys=True) + "\n"  # as crosscheck/plugin.py writes them
+
+
+def write_results(path: Path, spec: str, env: str) -> list[dict]:
+    loaded = sut.load(spec)
+    records = []
+    for i, (case, _) in enumerate(CASES):
+        result = check.check(problems.build({**BASE, **case}), loaded, ORACLES)
+        records.append({"test": f"tests/test_x.py::test_case[{i}]", "worker": None, "kind": "case", "env": env,
+                        **result.to_json()})
+    records.append({"test": "", "worker": None, "kind": "run", "env": env, "sut": spec, "oracles": ORACLES,
+                    "python": "3.11.7", "platform": "Linux-test", "hypothesis_profile": "ci", "hypothesis_seed": 12345,
+                    "versions": {"numpy": "2.2.6", "scipy": "1.17.1", "torch": "2.13.0+cpu", "jax": "0.10.2",
+                                 "jaxlib": "0.10.2", "hypothesis": "6.170.15", "pytest": "9.2.0"},
+                    "workers": 2, "started": 1795436082.0, "duration": 12.5})
+    for r in records:
+        if r["kind"] == "case" and r["verdict"] == "fail":
+            records.append({"test": r["test"], "worker": None, "kind": "blob",
+                            "blob": f"@reproduce_failure('6.170.15', b'BLOB{r['test'][-2]}')"})
+    path.write_text("".join(line(r) for r in records))
+    return records
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results")
+    green, red = folder / "green.jsonl", folder / "red.jsonl"
+    return {"green": green, "red": red, "green_records": write_results(green, "reference_impl:backprop", "green-box"),
+            "red_records": write_results(red, BUGGY, "red-box")}
+
+
+@pytest.fixture(scope="module")
+def red_html(results, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "red.html"
+    build_report([results["red"]], out)
+    return out
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the text of each script element."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.scripts, self._in_script = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "script":
+            self._in_script = True
+            self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, text):
+        if self._in_script:
+            self.scripts[-1] += text
+
+
+def parse(html: str) -> Tags:
+    tags = Tags()
+    tags.feed(html)
+    tags.close()
+    return tags
+
+
+def assert_offline(html: str) -> None:
+    """No request leaves the page: no external src/href, no <link>, no <script src>, no @import or url(http)."""
+    __tracebackhide__ = True
+    tags = parse(html)
+    for tag, attrs in tags.tags:
+        assert tag not in ("link", "iframe", "object", "embed", "base"), f"<{tag}> in the report"
+        for name in ("src", "href", "xlink:href", "action", "srcset", "poster"):
+            value = (attrs.get(name) or "").strip().lower()
+            assert not value.startswith(("http:", "https:", "//", "ftp:")), f"<{tag} {name}={value!r}>"
+            assert not (value and tag == "script" and name == "src"), "<script src> in the report"
+            if value:
+                assert value.startswith(("data:", "#")), f"<{tag} {name}={value[:60]!r}>"
+        if tag == "a" and attrs.get("href"):
+            assert attrs["href"].startswith("#"), f"link out of the page: {attrs['href']!r}"
+    assert "<link" not in html and "@import" not in html
+    assert "http://" not in html and "https://" not in html, "a URL in the report"
+    assert len(tags.scripts) == 1, "one inline script: the case table's"
+
+
+def test_green_report_summarises_every_case(results, tmp_path):
+    out = tmp_path / "green.html"
+    build_report([results["green"]], out)
+    html = out.read_text()
+    assert "PASS: all 4 case records pass" in html
+    assert 'data-summary="cases">4<' in html and 'data-summary="pass">4<' in html and 'data-summary="fail">0<' in html
+    assert "No failing cases." in html
+    for text in ("green-box", ">ci<", "12345", "2.13.0+cpu", "0.10.2", "Linux-test",
+                 "3.11.7", "12.5 s", "sigmoid", "cross_entropy", "float32", "columns"):
+        assert text in html, text
+    assert '<svg class="figure"' in html, "the passing margins' histograms"
+    assert_offline(html)
+
+
+def test_red_report_shows_the_failures_and_where_they_start(results, red_html):
+    html = red_html.read_text()
+    failing = [r for r in results["red_records"] if r["kind"] == "case" and r["verdict"] == "fail"]
+    assert len(failing) == 2
+    assert 'data-summary="cases">4<' in html and 'data-summary="fail">2<' in html and 'data-summary="pass">2<' in html
+    assert "FAIL: 2 of 4 case records failing" in html
+    for (_, first), r in zip(CASES, (r for r in results["red_records"] if r["kind"] == "case"), strict=True):
+        assert r["first_divergence"] == first
+        if first:
+            assert f'<code class="first-divergence">{first}</code>' in html
+    # the most severe failure comes first, with its heatmaps, its reproduction and its test's blob
+    margins = sorted((max(float(c["margin"]) for c in r["comparisons"]), r["first_divergence"]) for r in failing)
+    assert html.index('id="failure-1"') < html.index(f'<code class="first-divergence">{margins[-1][1]}</code>') \
+        < html.index('id="failure-2"')
+    assert html.count('<svg class="heatmap"') >= 2 * len(ORACLES)
+    assert "python -m crosscheck reproduce --sut" in html
+    assert "@reproduce_failure(&#39;6.170.15&#39;, b&#39;BLOB0&#39;)" in html
+    assert "Oracles among themselves" in html and "torch~fd" in html
+    assert_offline(html)
+
+
+def test_failures_are_ordered_by_severity(results, tmp_path):
+    """fail before oracle_disagreement before no_oracle; within a verdict, the larger margin first."""
+    red = [r for r in results["red_records"] if r["kind"] == "case"]
+    fails = [r for r in red if r["verdict"] == "fail"]
+    disagreement = {**red[2], "verdict": "oracle_disagreement", "test": "t::disagree"}
+    disagreement["oracle_pairs"] = [{**c, "passed": False, "margin": 7.0} for c in disagreement["oracle_pairs"]]
+    nothing = {**red[3], "verdict": "no_oracle", "test": "t::no_oracle", "comparisons": [], "oracle_pairs": [],
+               "problems": ["no oracle ran: torch: not installed"],
+               "oracles": {"torch": {"ran": False, "reason": "torch is not installed", "seconds": 0.0}}}
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(line(r) for r in [nothing, disagreement] + fails))
+    out = tmp_path / "mixed.html"
+    build_report([path], out)
+    html = out.read_text()
+    articles = re.findall(r'<article class="failure verdict-(\w+)" id="failure-\d+">\s*<h3>(.*?)</h3>', html, re.S)
+    assert [v for v, _ in articles] == ["fail", "fail", "oracle_disagreement", "no_oracle"]
+    by_margin = sorted(fails, key=lambda r: -max(float(c["margin"]) for c in r["comparisons"]))
+    assert [re.search(r"first-divergence\">(\w+)<", h).group(1) for _, h in articles[:2]] == \
+           [r["first_divergence"] for r in by_margin]
+    assert "DISAGREE on" in html and "torch is not installed" in html
+
+
+def test_the_same_inputs_give_the_same_bytes(results, tmp_path):
+    a, b, c = tmp_path / "a.html", tmp_path / "b.html", tmp_path / "c.html"
+    build_report([results["red"], results["green"]], a)
+    build_report([results["red"], results["green"]], b)
+    assert a.read_bytes() == b.read_bytes()
+    assert reports_main(["build", str(results["red"]), str(results["green"]), "-o", str(c), "--timestamp"]) == 0
+    assert "built 20" in c.read_text() and "built 20" not in a.read_text()
+    # another process, another hash seed: no set or dict order leaks into the page
+    d = tmp_path / "d.html"
+    subprocess.run([sys.executable, "-m", "reports", "build", str(results["red"]), str(results["green"]), "-o", str(d)],
+                   check=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "12345"}, capture_output=True)
+    assert d.read_bytes() == a.read_bytes()
+
+
+def test_records_without_sorted_keys_give_the_same_report(results, tmp_path):
+    """The loader's fast path (sort_keys lines) and its fallback (anything else) agree."""
+    (tmp_path / "x").mkdir()
+    shuffled = tmp_path / "x" / "red.jsonl"
+    records = [json.loads(r) for r in results["red"].read_text().splitlines()]
+    shuffled.write_text("".join(json.dumps(dict(reversed(list(r.items())))) + "\n" for r in records))
+    fast, slow = data.load([results["red"]]), data.load([shuffled])
+    assert [(c.key, c.margins, c.pair_margin, c.verdict) for c in fast.cases] == \
+           [(c.key, c.margins, c.pair_margin, c.verdict) for c in slow.cases]
+    assert render(fast) == render(slow)
+
+
+def test_several_environments_get_a_column_each_and_are_compared(results, tmp_path):
+    # the same label in two files: the columns fall back to the file names
+    other = tmp_path / "again.jsonl"
+    other.write_text(results["green"].read_text())
+    out = tmp_path / "envs.html"
+    build_report([results["green"], other, results["red"]], out)
+    html = out.read_text()
+    head = html[html.index('id="summary-verdicts"'):]
+    head = head[:head.index("</thead>")]
+    assert [c for c in ("green.jsonl", "again.jsonl", "red-box", "(all)") if f">{c}<" in head] == \
+           ["green.jsonl", "again.jsonl", "red-box", "(all)"]
+    assert 'id="environments"' in html
+    assert "values were not recorded" in html or "lack values" in html
+    assert "Verdicts that differ between environments (2" in html  # the two sigmoid cases
+
+
+def test_environments_with_values_are_compared_entry_by_entry(tmp_path):
+    loaded = sut.load("reference_impl:backprop")
+    case, _ = CASES[0]
+    result = check.check(problems.build({**BASE, **case}), loaded, ORACLES, keep_values=True)
+    record = {"test": "t", "worker": None, "kind": "case", **result.to_json()}
+    moved = json.loads(json.dumps(record))
+    moved["values"]["torch"]["dW1"][1][2] += 1e-9
+    (tmp_path / "a.jsonl").write_text(line({**record, "env": "box-a"}))
+    (tmp_path / "b.jsonl").write_text(line({**moved, "env": "box-b"}))
+    out = tmp_path / "v.html"
+    build_report([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], out)
+    html = out.read_text()
+    section = html[html.index('id="environments"'):html.index('id="case-table"')]
+    torch_table = section[section.index("torch: largest difference"):]
+    row = torch_table[torch_table.index("<th>dW1</th>"):]
+    row = row[:row.index("</tr>")]
+    assert "1e-09" in row and "(1, 2)" in row and "box-a vs box-b" in row
+
+
+def test_kill_matrix_rows(results, tmp_path):
+    out = tmp_path / "kills.html"
+    build_report([results["red"], ROOT / "docs" / "kill_matrix.jsonl"], out)
+    html = out.read_text()
+    assert 'id="kill-matrix"' in html
+    first = json.loads((ROOT / "docs" / "kill_matrix.jsonl").read_text().splitlines()[0])
+    assert f"<code>{first['mutant']}</code>" in html
+
+
+def hostile_records(results) -> list[dict]:
+    """A real failing record (and friends) with hostile strings in every field a report shows."""
+    base = next(r for r in results["red_records"] if r["kind"] == "case" and r["verdict"] == "fail")
+    r = json.loads(json.dumps(base))
+    r["case"]["loss"] = HOSTILE
+    r["case"]["activations"] = [HOSTILE] * len(r["case"]["activations"])
+    r["case"][HOSTILE] = HOSTILE
+    r["sut"] = HOSTILE
+    r["env"] = HOSTILE
+    r["test"] = HOSTILE
+    r["problems"] = [HOSTILE]
+    r["reproduce"] = HOSTILE
+    r["oracles"][HOSTILE] = {"ran": False, "reason": HOSTILE, "seconds": 0.0}
+    for c in r["comparisons"]:
+        if c["against"] == "torch":
+            c["against"] = HOSTILE
+    passing = json.loads(json.dumps(next(x for x in results["red_records"] if x.get("verdict") == "pass")))
+    passing["env"], passing["case"]["dtype"] = HOSTILE, HOSTILE
+    passing["comparisons"][0]["against"] = HOSTILE
+    return [r, passing,
+            {"kind": "blob", "test": HOSTILE, "blob": HOSTILE, "worker": None},
+            {"kind": "run", "env": HOSTILE, "python": HOSTILE, "platform": HOSTILE, "versions": {"numpy": HOSTILE},
+             "hypothesis_profile": HOSTILE, "hypothesis_seed": HOSTILE, "oracles": [HOSTILE], "duration": 1.0},
+            {"kind": "mutant", "mutant": HOSTILE, "bug_class": HOSTILE, "cases": 1, "kills": 1, "first_kill": 1,
+             "expected_first": [HOSTILE], "first_divergence": HOSTILE, "caught_by": [HOSTILE], "mislocalized": [],
+             "killed": True, "localized": True},
+            {"kind": HOSTILE}]
+
+
+@pytest.mark.parametrize("sorted_keys", [True, False], ids=["plugin-layout", "other-layout"])
+def test_hostile_strings_are_escaped(results, tmp_path, sorted_keys):
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("".join(json.dumps(r, sort_keys=sorted_keys) + "\n" for r in hostile_records(results)))
+    other = tmp_path / "other.jsonl"
+    other.write_text(results["red"].read_text())  # a second environment: env labels in headers and legends
+    out = tmp_path / "hostile.html"
+    build_report([path, other], out)
+    html = out.read_text()
+    assert "<script>alert" not in html and "</pre> " not in html
+    assert SCRIPT_ESCAPED in html
+    assert "&#34;quoted&#34;" in html or "&quot;quoted&quot;" in html
+    assert "&amp; $x$" in html
+    tags = parse(html)
+    assert [t for t, _ in tags.tags].count("script") == 1
+    assert "alert" not in tags.scripts[0]
+    for tag, attrs in tags.tags:
+        assert not any(name.startswith("on") for name in attrs), f"an event handler on <{tag}>"
+    assert_offline(html)
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
+                    reason="headless browser test needs chromium and chromedriver on PATH "
+                           "(apt-get install chromium chromium-driver)")
+def test_report_in_a_real_browser(results, red_html, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the report extra)")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    options = webdriver.ChromeOptions()
+    for flag in BROWSER_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1600"]:
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium")
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        driver.get(red_html.as_uri())
+        text = lambda selector: driver.find_element(By.CSS_SELECTOR, selector).text  # noqa: E731
+        assert text('[data-summary="cases"]') == "4"
+        assert text('[data-summary="fail"]') == "2"
+        assert text('[data-summary="pass"]') == "2"
+        firsts = {e.text for e in driver.find_elements(By.CSS_SELECTOR, "code.first-divergence")}
+        assert firsts == {"dZ2", "dZ1"}
+        assert driver.find_element(By.CSS_SELECTOR, "svg.heatmap").size["width"] > 0
+        # filter: float32 rows only, then failing ones only
+        driver.find_element(By.ID, "case-filter").send_keys("float32")
+        assert text("#case-count") == "2"
+        Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("fail")
+        assert text("#case-count") == "1"
+        driver.find_element(By.ID, "case-filter").clear()
+        driver.execute_script("document.getElementById('case-filter').dispatchEvent(new Event('input'))")
+        Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("")
+        assert text("#case-count") == "4"
+        # sort by margin, twice: ascending puts the smallest first, descending the largest
+        header = next(h for h in driver.find_elements(By.CSS_SELECTOR, "#case-rows thead th") if h.text == "margin")
+        column = header.get_attribute("cellIndex")
+        margins = lambda: [float(r.find_elements(By.TAG_NAME, "td")[int(column)].get_attribute("data-v"))  # noqa: E731
+                           for r in driver.find_elements(By.CSS_SELECTOR, "#case-rows tbody tr")]
+        header.click()
+        assert margins() == sorted(margins())
+        header.click()
+        assert margins() == sorted(margins(), reverse=True)
+        assert header.get_attribute("aria-sort") == "descending"
+        shot = tmp_path / "red.png"
+        driver.save_screenshot(str(shot))
+        assert shot.exists() and shot.stat().st_size > 0
+    finally:
+        driver.quit()
+
+
+def test_pytest_report_option_builds_the_report(pytester, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    pytester.makepyfile(test_it='''
+import pytest
+from crosscheck import problems
+
+@pytest.mark.crosscheck
+def test_one(crosscheck):
+    crosscheck(problems.build({"contract_version": "1.0", "sizes": [2, 3], "activations": ["sigmoid"],
+                               "loss": "sse", "layout": "rows", "dtype": "float64", "reduction": "mean",
+                               "batch": 3, "seed": 1, "scale": "unit"}))
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--oracles=torch,fd", "--report=out/r.html",
+                                           "--env=plugin-box")
+    result.assert_outcomes(passed=1)
+    html = (pytester.path / "out" / "r.html").read_text()
+    assert 'data-summary="cases">1<' in html and "plugin-box" in html
+    assert (pytester.path / "out" / "r.html.jsonl").exists()
