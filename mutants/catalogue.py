@@ -212,7 +212,8 @@ CATALOGUE = [
            mutant("weight_grad", _skip_last_example), output("dW"), {"min_batch": 2}),
     Mutant("backward_skips_layer_1", "off by one over layers",
            "the backward loop runs range(L, 1, -1) and never reaches layer 1",
-           mutant("layers", lambda self, L: range(L, 1, -1)), lambda case: ("dZ1",)),
+           # layer 1's tensors, or dA0 when they all happen to be 0 (a one-unit softmax in layer 1)
+           mutant("layers", lambda self, L: range(L, 1, -1)), lambda case: ("dZ1", "dW1", "db1", "dA0")),
     Mutant("fused_shortcut_everywhere", "a fused shortcut applied where it does not hold",
            "dZ_L = (A - Y)/m used for every loss and output, e.g. with sse",
            mutant("output_delta", _fused_everywhere), output("dZ"), loss("sse")),
