@@ -70,7 +70,8 @@ def hunt(mutant: Mutant, max_cases: int | None = None, oracle_names=None) -> Kil
         return False  # never "found": look at every case in the budget
 
     budget = settings(settings.default, max_examples=max_cases or settings.default.max_examples,
-                      phases=[Phase.generate], database=None, suppress_health_check=list(HealthCheck))
+                      phases=[Phase.generate], database=None, deadline=None,
+                      suppress_health_check=list(HealthCheck))
     try:
         find(strategies.problems(**mutant.reveals), observe, settings=budget)
     except NoSuchExample:
