@@ -194,5 +194,6 @@ def published_rounding(figure: str) -> float:
 
 
 FD_ACCURACY = 1e-9
-"""What the finite-difference oracle promises on smooth float64 cases: max |fd - exact| / max |exact|
-per tensor (a target the oracle is tested against, not an allowance for any SUT)."""
+"""What the finite-difference oracle promises on smooth float64 cases: beyond float64 rounding
+(``allowed``), its error is at most this fraction of the tensor's largest entry (a target the
+oracle is tested against, not an allowance for any SUT)."""

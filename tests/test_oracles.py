@@ -36,14 +36,17 @@ def test_no_oracle_imports_the_sut():
 @settings(max_examples=40, deadline=None)
 @given(problem=cs.problems(supports={"activations": SMOOTH, "losses": SMOOTH_LOSSES, "dtypes": ["float64"]}))
 def test_complex_step_is_accurate_to_1e_9_relative_on_smooth_float64_cases(problem):
-    # the oracle's accuracy target, measured per tensor against autograd: max |fd - torch| / max |torch|
+    # the oracle's accuracy target against autograd, per tensor: within 1e-9 of the tensor's largest
+    # entry, beyond the float64 rounding that any two computations of it may differ by (a tensor that
+    # is a tiny result of large cancelling terms is only known to that rounding, by any method)
     params, X, Y = rows64(problem)
     got = fd.gradients(problem.case, params, X, Y)
     ref = ORACLES["torch"].gradients(problem.case, params, X, Y)
+    S = tolerance.bounds({**problem.case, "layout": "rows"}, params, X, Y).S
     for key in contract.backward_order(problem.case):
-        scale = np.abs(ref[key]).max()
-        if scale > 0:
-            assert np.abs(got[key] - ref[key]).max() / scale <= tolerance.FD_ACCURACY, key
+        rounding = tolerance.allowed(S[key], "float64", "float64", 1.0, fd.UNDERFLOW_GAIN)
+        excess = np.abs(got[key] - ref[key]) - rounding
+        assert excess.max() <= tolerance.FD_ACCURACY * np.abs(ref[key]).max(), key
 
 
 @pytest.mark.parametrize("name", ORACLES)
