@@ -8,7 +8,9 @@ Each entry records
 * ``first``: the tensors that may diverge first in backward order, as a function of the case. An
   activation-derivative bug must show at the dZ of a layer with that activation: the highest one
   unless the wrong formula happens to agree with the right one there (elu' only differs for
-  z <= 0, gelu' barely differs in saturation).
+  z <= 0, gelu' barely differs in saturation). A bug in every layer's dW (or db) shows at the
+  highest layer whose dW it actually changes: zeros (a dead relu, an inactive hinge) can hide it
+  in the layers above.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ def output(tensor: str) -> Callable[[dict], tuple[str, ...]]:
     return lambda case: (f"{tensor}{len(case['activations'])}",)
 
 
-def below_output(tensor: str) -> Callable[[dict], tuple[str, ...]]:
-    return lambda case: (f"{tensor}{len(case['activations']) - 1}",)
+def below_output(case: dict) -> tuple[str, ...]:
+    """Where a wrong dA shows: the dZ of the layer below the output, or lower when a zero
+    derivative there (a saturated unit, a dead relu) happens to hide it, or finally dA0."""
+    return tuple(f"dZ{l}" for l in range(len(case["activations"]) - 1, 0, -1)) + ("dA0",)
 
 
 def every_layer(tensor: str) -> Callable[[dict], tuple[str, ...]]:
@@ -179,11 +183,11 @@ CATALOGUE = [
            {"supports": {"reductions": ["mean"]}, "min_batch": 2}),
     Mutant("mean_applied_twice", "mean reduction applied twice",
            "1/m applied in dA_L and again in dW = A^T dZ / m",
-           mutant("weight_grad", _mean_twice), output("dW"),
+           mutant("weight_grad", _mean_twice), every_layer("dW"),
            {"supports": {"reductions": ["mean"]}, "min_batch": 2}),
     Mutant("bias_grad_first_example", "bias gradient not summed over examples",
            "db taken from the first example's dZ instead of the sum over examples",
-           mutant("bias_grad", lambda self, rows, dZ: dZ[:1] if rows else dZ[:, :1]), output("db"),
+           mutant("bias_grad", lambda self, rows, dZ: dZ[:1] if rows else dZ[:, :1]), every_layer("db"),
            {"min_batch": 2}),
     Mutant("bias_grad_wrong_axis", "bias gradient summed over the wrong axis",
            "db summed over the units instead of the examples",
@@ -200,16 +204,16 @@ CATALOGUE = [
     Mutant("dA_through_dW", "dA propagated with the wrong weights",
            "dA_{l-1} = dZ_l dW_l^T: the gradient dW where the weights W belong",
            mutant("input_grad", lambda self, rows, W, dW, dZ: dZ @ dW.T if rows else dW.T @ dZ),
-           below_output("dZ"), {"min_depth": 2}),
+           below_output, {"min_depth": 2}),
     Mutant("gradients_accumulate", "state kept between calls",
            "gradient buffers allocated once and never zeroed: each call adds the previous dW",
            _Accumulating(), every_layer("dW")),  # the highest dW the last call left a same-shaped buffer for
     Mutant("dW_through_float16", "precision lost",
            "dW passed through a float16 buffer on its way out",
-           mutant("finish", _float16), output("dW"), {"dtypes": ("float64",)}),
+           mutant("finish", _float16), every_layer("dW"), {"dtypes": ("float64",)}),
     Mutant("dW_skips_last_example", "off by one over examples",
            "the sum over examples in dW stops one short (range(m - 1))",
-           mutant("weight_grad", _skip_last_example), output("dW"), {"min_batch": 2}),
+           mutant("weight_grad", _skip_last_example), every_layer("dW"), {"min_batch": 2}),
     Mutant("backward_skips_layer_1", "off by one over layers",
            "the backward loop runs range(L, 1, -1) and never reaches layer 1",
            # layer 1's tensors, or dA0 when they all happen to be 0 (a one-unit softmax in layer 1)
