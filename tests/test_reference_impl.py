@@ -86,30 +86,16 @@ def _dA1(layout, params, grads):
 
 
 @pytest.mark.parametrize("layout", contract.LAYOUTS)
-def test_relu_derivative_is_zero_at_zero(layout):
-    """relu'(0) = 0: with Z1 exactly 0 no gradient reaches layer 1, although dA1 is not 0."""
-    case, params, grads = _zero_preactivation_grads("relu", layout)
+@pytest.mark.parametrize("name, slope", [("relu", 0.0), ("leaky_relu", 1.0), ("elu", 1.0)])
+def test_derivative_at_exactly_zero_follows_the_contract(name, slope, layout):
+    """relu'(0) = 0; leaky_relu'(0) = 1 (not 0.01); elu'(0) = 1 (e^0 from the left, 1 from the right).
+
+    With Z1 exactly 0 (zero weights and bias) and dA1 nonzero, dZ1 is exactly slope * dA1.
+    """
+    case, params, grads = _zero_preactivation_grads(name, layout)
     dA1 = _dA1(layout, params, grads)
     assert np.all(dA1 != 0)
-    assert np.array_equal(grads["dZ1"], np.zeros_like(dA1))
-
-
-@pytest.mark.parametrize("layout", contract.LAYOUTS)
-def test_leaky_relu_derivative_is_one_at_zero(layout):
-    """leaky_relu'(0) = 1: with Z1 exactly 0, dZ1 is dA1 unchanged (not 0.01 dA1)."""
-    case, params, grads = _zero_preactivation_grads("leaky_relu", layout)
-    dA1 = _dA1(layout, params, grads)
-    assert np.all(dA1 != 0)
-    assert np.array_equal(grads["dZ1"], dA1)
-
-
-@pytest.mark.parametrize("layout", contract.LAYOUTS)
-def test_elu_derivative_is_one_at_zero(layout):
-    """elu'(0) = 1 (e^0 from the left, 1 from the right): with Z1 exactly 0, dZ1 is dA1."""
-    case, params, grads = _zero_preactivation_grads("elu", layout)
-    dA1 = _dA1(layout, params, grads)
-    assert np.all(dA1 != 0)
-    assert np.array_equal(grads["dZ1"], dA1)
+    assert np.array_equal(grads["dZ1"], slope * dA1)
 
 
 def test_hinge_derivative_is_zero_at_a_margin_of_exactly_zero():
