@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from crosscheck import contract, tolerance
-from crosscheck.check import CaseResult, _describe
+from crosscheck.check import CaseResult, describe
 from crosscheck.compare import compare
 from crosscheck.problems import Problem
 
@@ -32,7 +32,7 @@ def assert_gradients_agree(problem: Problem, actual: dict, expected: dict, *, ac
             a, e = a if case["layout"] == "rows" else a.T, e if case["layout"] == "rows" else e.T
         c = compare(key, "expected", a, e, tolerance.allowed(S[key], actual_dtype, expected_dtype))
         if not c.passed:
-            failures += _describe(c)
+            failures += describe(c)
     if failures:
         raise AssertionError("gradients disagree:\n" + "\n".join(failures))
 

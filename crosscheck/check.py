@@ -237,7 +237,8 @@ def _fmt_index(index):
     return "(" + ", ".join(str(i) for i in index) + ")"
 
 
-def _describe(c: Comparison, indent="    ") -> list[str]:
+def describe(c: Comparison, indent="    ") -> list[str]:
+    """The lines that tell one comparison: counts, the greatest differences and the worst margin."""
     if c.problem:
         return [f"{indent}{c.tensor} vs {c.against}: {c.problem}"]
     pct = 100.0 * c.mismatched / c.total if c.total else 0.0
@@ -276,7 +277,7 @@ def _message(r: CaseResult) -> str:
     if r.first_divergence and r.first_divergence != "answer":
         for c in r.comparisons:
             if c.tensor == r.first_divergence:
-                lines += _describe(c)
+                lines += describe(c)
         agree = sorted({c.against for c in r.comparisons if c.tensor == r.first_divergence and c.passed})
         if agree:
             lines.append(f"  oracles that agree with the SUT on {r.first_divergence}: {', '.join(agree)}")
@@ -294,7 +295,7 @@ def _message(r: CaseResult) -> str:
         for cs in pairs.values():
             for c in cs:
                 if not c.passed:
-                    lines += _describe(c)
+                    lines += describe(c)
     skipped = [f"{n} ({s['reason']})" for n, s in r.oracles.items() if not s["ran"]]
     if skipped:
         lines.append(f"  oracles skipped: {'; '.join(skipped)}")
