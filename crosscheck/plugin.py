@@ -117,7 +117,9 @@ class Session:
         return {"kind": "run", "env": self.env, "sut": self.config.getoption("sut"),
                 "oracles": self.oracle_names, "python": platform.python_version(),
                 "platform": platform.platform(), "versions": versions,
-                "hypothesis_profile": settings.get_current_profile_name(),
+                # get_current_profile_name() is recent; older Hypothesis keeps the name privately
+                "hypothesis_profile": getattr(settings, "get_current_profile_name",
+                                              lambda: getattr(settings, "_current_profile", None))(),
                 "hypothesis_seed": self.config.getoption("hypothesis_seed", None),
                 "workers": getattr(self.config.option, "numprocesses", None) or 0,
                 "started": self.started, "duration": time.time() - self.started}
