@@ -1,0 +1,41 @@
+"""The JAX oracle over a stream of Hypothesis-generated cases with random shapes: mean time per case,
+compilation included (the first case of each depth compiles).
+
+    OMP_NUM_THREADS=1 python benchmarks/jax_stream.py [--cases 1000]
+"""
+
+import argparse
+import time
+
+from hypothesis import HealthCheck, given, settings
+
+from crosscheck import contract
+from crosscheck import strategies as cs
+from oracles import jax_oracle
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1000)
+    args = parser.parse_args()
+    times = []
+
+    @settings(max_examples=args.cases, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(cs.problems())
+    def stream(p):
+        t = contract.to_rows(p.case, {**p.params, "X": p.X, "Y": p.Y})
+        X, Y = t.pop("X").astype(float), t.pop("Y").astype(float)
+        t = {k: v.astype(float) for k, v in t.items()}
+        start = time.perf_counter()
+        jax_oracle.gradients(p.case, t, X, Y)
+        times.append(time.perf_counter() - start)
+
+    stream()
+    times.sort()
+    print(f"{len(times)} cases: mean {1e3 * sum(times) / len(times):.2f} ms per case (compilation included), "
+          f"median {1e3 * times[len(times) // 2]:.2f} ms, slowest {1e3 * times[-1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
