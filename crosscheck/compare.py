@@ -1,7 +1,8 @@
 """Comparing one tensor from a SUT with one from an oracle: shape, then dtype, then values.
 
-The values test is per entry, |sut - ref| <= allowed, with ``allowed`` from ``tolerance``. The
-summary keeps what a reader needs to judge the result: how many entries break it, the greatest
+The values test is per entry, |sut - ref| <= allowed, with ``allowed`` from ``tolerance``; the
+relative difference is CS231n's, |a - b| / max(|a|, |b|), 0 where both are 0. The summary keeps
+what a reader needs to judge the result: how many entries break it, the greatest
 absolute and relative differences with their indices and the allowed values there, and the margin
 (error / allowed, > 1 fails) at the worst entry.
 """
@@ -11,13 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-
-
-def relative_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|a - b| / max(|a|, |b|), 0 where both are 0 (CS231n's relative error)."""
-    denom = np.maximum(np.abs(a), np.abs(b))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, np.abs(a - b) / np.where(denom > 0, denom, 1), 0.0)
 
 
 @dataclass
@@ -64,26 +58,32 @@ def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray,
     if expected_dtype is not None and value.dtype != np.dtype(expected_dtype):
         return Comparison(tensor, against, False, problem=f"dtype {value.dtype} != expected {expected_dtype}",
                           margin=float("inf"))
-    v = value.astype(np.float64)
-    allowed = np.broadcast_to(np.asarray(allowed, np.float64), v.shape)
-    err = np.abs(v - reference)
+    v = value.astype(np.float64, copy=False).reshape(-1)
+    ref = reference.reshape(-1)
+    allowed = np.broadcast_to(np.asarray(allowed, np.float64), value.shape).reshape(-1)
+    shape = value.shape
+    if not v.size:
+        return Comparison(tensor, against, True, total=0)
+    err = np.abs(v - ref)
     bad = ~(err <= allowed)  # NaN counts as a mismatch
+    denom = np.maximum(np.abs(v), np.abs(ref))
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(err == 0, 0.0, err / allowed)
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
-    rel = relative_difference(v, reference)
-    shape = v.shape
-    # NaN ranks as the worst of all, so a NaN entry is the one reported
-    i_abs, i_rel, i_worst = (int(np.argmax(np.where(np.isnan(x), np.inf, x))) if x.size else 0
-                             for x in (err, rel, ratio))
-    flat = lambda x, i: float(x.reshape(-1)[i]) if x.size else 0.0  # noqa: E731
-    denom = np.maximum(np.abs(v), np.abs(reference))
+        ratio = err / allowed
+        rel = err / denom
+    ratio[err == 0] = 0.0  # 0 / 0: exact agreement
+    rel[denom == 0] = 0.0  # both zero (CS231n's convention)
+    if np.isnan(err).any():
+        # NaN ranks as the worst of all, so a NaN entry is the one reported
+        for x in (err, ratio, rel):
+            x[np.isnan(x)] = np.inf
+    i_abs, i_rel, i_worst = int(np.argmax(err)), int(np.argmax(rel)), int(np.argmax(ratio))
+    flat = lambda x, i: float(x[i])  # noqa: E731
     return Comparison(
         tensor, against, passed=not bad.any(), mismatched=int(bad.sum()), total=int(v.size),
         max_abs=flat(err, i_abs), max_abs_index=_index(i_abs, shape), max_abs_allowed=flat(allowed, i_abs),
         max_rel=flat(rel, i_rel), max_rel_index=_index(i_rel, shape),
         max_rel_allowed=flat(allowed, i_rel) / flat(denom, i_rel) if flat(denom, i_rel) else 0.0,
         margin=flat(ratio, i_worst), worst_index=_index(i_worst, shape),
-        worst_value=flat(v, i_worst), worst_reference=flat(reference, i_worst),
+        worst_value=flat(v, i_worst), worst_reference=flat(ref, i_worst),
         worst_allowed=flat(allowed, i_worst),
     )
