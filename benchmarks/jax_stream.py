@@ -9,7 +9,6 @@ import time
 
 from hypothesis import HealthCheck, given, settings
 
-from crosscheck import contract
 from crosscheck import strategies as cs
 from oracles import jax_oracle
 
@@ -24,9 +23,7 @@ def main():
               suppress_health_check=list(HealthCheck))
     @given(cs.problems())
     def stream(p):
-        t = contract.to_rows(p.case, {**p.params, "X": p.X, "Y": p.Y})
-        X, Y = t.pop("X").astype(float), t.pop("Y").astype(float)
-        t = {k: v.astype(float) for k, v in t.items()}
+        t, X, Y = p.rows64()
         start = time.perf_counter()
         jax_oracle.gradients(p.case, t, X, Y)
         times.append(time.perf_counter() - start)

@@ -26,9 +26,7 @@ def main():
     @given(cs.problems(dtypes=("float32",)))
     def measure(p):
         case = p.case
-        rows = contract.to_rows(case, {**p.params, "X": p.X, "Y": p.Y})
-        X, Y = rows.pop("X"), rows.pop("Y")
-        S = tolerance.bounds({**case, "layout": "rows"}, rows, X, Y).S
+        S = tolerance.bounds({**case, "layout": "rows"}, *p.rows64()).S
         grads = reference_impl.backprop(case, p.params, p.X, p.Y)
         grads = contract.to_rows(case, {k: v for k, v in grads.items() if k != "loss"})
         for l in range(1, contract.depth(case) + 1):

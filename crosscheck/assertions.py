@@ -22,9 +22,7 @@ def assert_gradients_agree(problem: Problem, actual: dict, expected: dict, *, ac
     """Every key of ``actual`` (in the problem's layout) agrees with ``expected`` within the error model."""
     __tracebackhide__ = True
     case = problem.case
-    t = contract.to_rows(case, {**problem.params, "X": problem.X, "Y": problem.Y})
-    X, Y = t.pop("X"), t.pop("Y")
-    S = tolerance.bounds({**case, "layout": "rows"}, t, X, Y).S
+    S = tolerance.bounds({**case, "layout": "rows"}, *problem.rows64()).S
     failures = []
     for key in keys or [k for k in ["loss"] + contract.backward_order(case) if k in expected]:
         a, e = np.asarray(actual[key], np.float64), np.asarray(expected[key], np.float64)

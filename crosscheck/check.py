@@ -75,17 +75,12 @@ def _finite(obj):
     return obj
 
 
-def _rows64(problem: Problem):
-    case = problem.case
-    t = contract.to_rows(case, {**problem.params, "X": problem.X, "Y": problem.Y})
-    t = {k: np.asarray(v, np.float64) for k, v in t.items()}
-    X, Y = t.pop("X"), t.pop("Y")
-    return t, X, Y
+def run_oracles(problem: Problem, names=None, rows=None):
+    """Every requested oracle's answer (rows layout, float64), and a status line for each.
 
-
-def run_oracles(problem: Problem, names=None):
-    """Every requested oracle's answer (rows layout, float64), and a status line for each."""
-    params, X, Y = _rows64(problem)
+    ``rows`` is ``problem.rows64()`` when the caller already has it.
+    """
+    params, X, Y = rows or problem.rows64()
     answers, status = {}, {}
     for name in (ORACLES if names is None else names):
         oracle = ORACLES[name]
@@ -139,9 +134,9 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
     m = contract.batch_size(case, problem.X)
     order = contract.backward_order(case)
 
-    answers, result.oracles = run_oracles(problem, oracle_names)
-    params, X, Y = _rows64(problem)
-    S = tolerance.bounds({**case, "layout": "rows"}, params, X, Y).S
+    rows = problem.rows64()
+    answers, result.oracles = run_oracles(problem, oracle_names, rows)
+    S = tolerance.bounds({**case, "layout": "rows"}, *rows).S
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
         result.oracle_pairs += _compare_answers(order, a, b, f"{na}~{nb}", "float64", S,
                                                 gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain)

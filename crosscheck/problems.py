@@ -50,6 +50,13 @@ class Problem:
     X: np.ndarray
     Y: np.ndarray
 
+    def rows64(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """(params, X, Y) in the rows layout and float64: how the oracles and the error model see it."""
+        t = contract.to_rows(self.case, {**self.params, "X": self.X, "Y": self.Y})
+        t = {k: np.asarray(v, np.float64) for k, v in t.items()}
+        X, Y = t.pop("X"), t.pop("Y")
+        return t, X, Y
+
 
 def _targets(rng, loss: str, m: int, k: int) -> np.ndarray:
     kind = losses.get(loss).targets

@@ -18,12 +18,6 @@ SMOOTH = [name for name, a in activations.ACTIVATIONS.items() if a.kink is None]
 SMOOTH_LOSSES = ["sse", "half_sse", "mse", "bce", "cross_entropy", "softmax_cross_entropy", "bce_with_logits"]
 
 
-def rows64(problem):
-    t = contract.to_rows(problem.case, {**problem.params, "X": problem.X, "Y": problem.Y})
-    X, Y = t.pop("X"), t.pop("Y")
-    return t, X, Y
-
-
 def test_no_oracle_imports_the_sut():
     code = ("import sys, oracles.torch_oracle, oracles.jax_oracle, oracles.finite_differences; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('reference_impl', 'examples')))")
@@ -39,7 +33,7 @@ def test_complex_step_is_accurate_to_1e_9_relative_on_smooth_float64_cases(probl
     # the oracle's accuracy target against autograd, per tensor: within 1e-9 of the tensor's largest
     # entry, beyond the float64 rounding that any two computations of it may differ by (a tensor that
     # is a tiny result of large cancelling terms is only known to that rounding, by any method)
-    params, X, Y = rows64(problem)
+    params, X, Y = problem.rows64()
     got = fd.gradients(problem.case, params, X, Y)
     ref = ORACLES["torch"].gradients(problem.case, params, X, Y)
     S = tolerance.bounds({**problem.case, "layout": "rows"}, params, X, Y).S
@@ -60,11 +54,11 @@ def test_the_jax_oracle_gives_the_same_answer_in_any_bucket(monkeypatch):
     from oracles import jax_oracle
     p = problems.build(dict(sizes=[3, 5, 4], activations=["tanh", "softmax"], loss="cross_entropy", layout="rows",
                             dtype="float64", reduction="mean", batch=6, seed=2, scale="unit"))
-    small = jax_oracle.gradients(p.case, *rows64(p))
+    small = jax_oracle.gradients(p.case, *p.rows64())
     monkeypatch.setattr(jax_oracle, "MIN_WIDTH", 64)
     monkeypatch.setattr(jax_oracle, "MIN_BATCH", 64)
-    big = jax_oracle.gradients(p.case, *rows64(p))
-    S = tolerance.bounds(p.case, *rows64(p)).S
+    big = jax_oracle.gradients(p.case, *p.rows64())
+    S = tolerance.bounds(p.case, *p.rows64()).S
     for key in contract.backward_order(p.case):
         assert (np.abs(small[key] - big[key]) <= tolerance.allowed(S[key], "float64", "float64")).all(), key
 
@@ -73,7 +67,7 @@ def test_the_jax_oracle_gives_the_same_answer_in_any_bucket(monkeypatch):
 @given(problem=cs.problems(dtypes=("float64",)))
 def test_per_unit_weights_equal_per_entry_perturbation(problem):
     # dW from one pass per unit must be what perturbing every W entry on its own gives
-    params, X, Y = rows64(problem)
+    params, X, Y = problem.rows64()
     fast = fd.gradients(problem.case, params, X, Y)
     slow = fd.gradients(problem.case, params, X, Y, weights="per_entry")
     S = tolerance.bounds({**problem.case, "layout": "rows"}, params, X, Y).S
@@ -86,4 +80,4 @@ def test_the_weights_mode_is_checked():
     p = problems.build(dict(sizes=[2, 2], activations=["tanh"], loss="sse", layout="rows", dtype="float64",
                             reduction="sum", batch=2, seed=0, scale="unit"))
     with pytest.raises(ValueError, match="unknown weights mode 'each'; valid: per_unit, per_entry"):
-        fd.gradients(p.case, *rows64(p), weights="each")
+        fd.gradients(p.case, *p.rows64(), weights="each")

@@ -193,8 +193,7 @@ def test_published_rounding_is_half_a_unit_in_the_last_digit():
 def test_generated_problems_are_valid_and_clear_of_kinks(problem):
     case = problem.case
     contract.validate_inputs(case, problem.params, problem.X, problem.Y)
-    rows = contract.to_rows(case, {**problem.params, "X": problem.X, "Y": problem.Y})
-    X, Y = rows.pop("X"), rows.pop("Y")
+    rows, X, Y = problem.rows64()
     b = tolerance.bounds({**case, "layout": "rows"}, rows, X, Y)
     assert tolerance.kink_clearance(case, b, Y).all()
     assert np.isfinite(b.A[-1]).all()
