@@ -29,7 +29,9 @@ from crosscheck.problems import Problem
 from crosscheck.sut import Sut
 from oracles import ORACLES
 
+VERDICTS = ("pass", "fail", "unsupported", "oracle_disagreement", "no_oracle")
 FAILING = ("fail", "oracle_disagreement", "no_oracle")
+"""The verdicts that fail a test, most severe first."""
 
 
 @dataclass

@@ -218,8 +218,7 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_sep("-", "backprop-crosscheck")
     for sut in sorted({s for s, _ in state.counts}):
         counts = {v: n for (s, v), n in state.counts.items() if s == sut}
-        verdicts = ", ".join(f"{counts[v]} {v}" for v in ("pass", "fail", "unsupported", "oracle_disagreement",
-                                                           "no_oracle") if counts.get(v))
+        verdicts = ", ".join(f"{counts[v]} {v}" for v in _check.VERDICTS if counts.get(v))
         terminalreporter.write_line(f"SUT {sut}: {sum(counts.values())} cases checked: {verdicts}")
     oracles = ", ".join(f"{n} {state.oracle_runs[n]}" for n in state.oracle_names)
     terminalreporter.write_line(f"cases each oracle ran on: {oracles}")

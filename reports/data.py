@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-VERDICTS = ("pass", "fail", "unsupported", "oracle_disagreement", "no_oracle")
-FAILING = ("fail", "oracle_disagreement", "no_oracle")
-"""Failing verdicts, most severe first: a wrong SUT, then oracles that disagree, then nothing verified."""
+from crosscheck.check import FAILING, VERDICTS
+
 CASE_FIELDS = ("activations", "loss", "dtype", "layout")
 """The case fields the summary counts cases by."""
 ALL = "(all)"

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reports.data import FAILING, Case, Results, tensor_order
+from crosscheck.check import FAILING
+from reports.data import Case, Results, tensor_order
 
 MAX_VERDICT_ROWS = 200
 
