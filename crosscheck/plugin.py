@@ -55,6 +55,8 @@ def pytest_configure(config):
     unknown = [n for n in names if n not in ORACLES]
     if unknown:
         raise pytest.UsageError(f"--oracles: unknown {unknown}; valid: {', '.join(ORACLES)}")
+    # the JAX oracle's compilation outlives the run (oracles/jax_oracle.py), like Hypothesis's examples
+    os.environ.setdefault("CROSSCHECK_JAX_CACHE", str(config.rootpath / ".crosscheck-cache" / "jax"))
     config._crosscheck = Session(config, names)
     config.pluginmanager.register(config._crosscheck, "crosscheck-session")
 

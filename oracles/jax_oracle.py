@@ -1,19 +1,40 @@
 """JAX ``grad`` over jax.nn / jax.numpy in float64; dZ_l is the gradient of a zero tap added to Z_l.
 
-Compiling a new XLA program for every network shape (about 0.3 s) would cost far more than the
-check itself, so every case runs through one jitted program per (depth, width bucket, batch
-bucket): arrays are zero-padded to powers of two (at least 16 units, 32 examples), masks keep
-padded units out of softmax and the losses and padded examples out of J, and the activation and
-loss of each layer are chosen at run time by ``lax.switch``. Zero padding adds exact zeros to
-every sum, so the numbers are those of the unpadded network; the padded entries of the gradients
-are cut away.
+Compiling a new XLA program for every network (about 1 s for these programs) would cost far more
+than the check itself, so every case runs through one jitted program per (depth bucket, width
+bucket, batch bucket):
+
+* arrays are zero-padded to powers of two (at least 16 units and 32 examples); masks built inside
+  the program from the true widths keep padded units out of softmax and the losses, and padded
+  examples out of J. Zero padding adds exact zeros to every sum;
+* networks shallower than the depth bucket (at least 4) are preceded by identity layers,
+  W = I, b = 0, identity activation: x·1 + 0 is exact, so they hand X on unchanged and pass dX back
+  unchanged;
+* the activation and loss of each layer are chosen at run time by ``lax.switch``.
+
+So the numbers are those of the unpadded network, and the padded entries of the gradients are cut
+away. Everything passed in is a NumPy array, so a call costs one dispatch of the compiled program.
+
+The one compilation that remains (about 1.1 s) is kept across processes when the environment
+variable ``CROSSCHECK_JAX_CACHE`` names a directory: JAX's persistent compilation cache, keyed by
+the program, JAX version and flags, so a stale entry is never used. The pytest plugin points it
+at pytest's cache directory unless it is already set; an empty value turns it off.
 """
 
-from functools import cache
+import os
 
 import jax
 
 jax.config.update("jax_enable_x64", True)  # before any array exists
+if os.environ.get("CROSSCHECK_JAX_CACHE"):
+    jax.config.update("jax_compilation_cache_dir", os.environ["CROSSCHECK_JAX_CACHE"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # the default skips CPU programs
+    try:  # a size limit makes JAX lock the cache, so that parallel workers never read a half-written entry
+        import filelock  # noqa: F401
+        jax.config.update("jax_compilation_cache_max_size", 2**28)
+    except ImportError:
+        pass
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -70,25 +91,31 @@ ACTIVATION_INDEX = {name: i for i, name in enumerate(ACTIVATIONS)}
 LOSS_INDEX = {name: i for i, name in enumerate(LOSSES)}
 
 
-def _objective(params, taps, X, Y, acts, loss, masks, example_mask, K, r):
-    A = X
-    for l in range(1, len(taps) + 1):
-        Z = A @ params[f"W{l}"] + params[f"b{l}"] + taps[l - 1]
-        A = lax.switch(acts[l - 1], list(ACTIVATIONS.values()), Z, masks[l])
+def _objective(Ws, bs, taps, X, Y, acts, loss, widths, m, r):
+    """J of the padded network. Ws, bs and taps are stacked over layers; widths[k] is the true
+    width of layer k, m the true batch. One scan step per layer: XLA compiles the layer once."""
+    w, mb = X.shape[1], X.shape[0]
+    masks = jnp.arange(w)[None, :] < widths[:, None]
+    example_mask = jnp.arange(mb) < m
+
+    def layer(A, step):
+        W, b, tap, act, mask = step
+        return lax.switch(act, list(ACTIVATIONS.values()), A @ W + b + tap, mask[None, :]), None
+
+    A, _ = lax.scan(layer, X, (Ws, bs, taps, acts, masks[1:]))
     # padded examples are masked inside the loss too: their outputs may saturate (a = 1 exactly),
     # and a log's infinite slope times a zero cotangent would still be NaN
-    per_example = lax.switch(loss, list(LOSSES.values()), A, Y, masks[-1] & example_mask[:, None], K)
+    per_example = lax.switch(loss, list(LOSSES.values()), A, Y, masks[-1] & example_mask[:, None],
+                             widths[-1].astype(X.dtype))
     return r * jnp.where(example_mask, per_example, 0.0).sum()
 
 
-@cache
-def _compiled(depth: int):
-    # one trace per depth; jit then caches one executable per padded shape
-    return jax.jit(jax.value_and_grad(_objective, argnums=(0, 1, 2)))
+_compiled = jax.jit(jax.value_and_grad(_objective, argnums=(0, 1, 2, 3)))
+"""One trace per padded shape (depth, width and batch buckets)."""
 
 
-MIN_WIDTH, MIN_BATCH = 16, 32
-"""The smallest buckets: every network up to these sizes shares one executable per depth."""
+MIN_WIDTH, MIN_BATCH, MIN_DEPTH = 16, 32, 4
+"""The smallest buckets: every network up to these sizes shares one executable."""
 
 
 def _bucket(n: int, floor: int) -> int:
@@ -104,20 +131,21 @@ def _pad(a, rows, cols):
 def gradients(case, params, X, Y):
     sizes, m = case["sizes"], X.shape[0]
     L = len(sizes) - 1
-    w, mb = _bucket(max(sizes), MIN_WIDTH), _bucket(m, MIN_BATCH)
-    padded = {}
+    depth, w, mb = _bucket(L, MIN_DEPTH), _bucket(max(sizes), MIN_WIDTH), _bucket(m, MIN_BATCH)
+    lead = depth - L  # identity layers in front of the network's own
+    Ws, bs = np.zeros((depth, w, w)), np.zeros((depth, 1, w))
+    Ws[:lead] = np.eye(w)
     for l in range(1, L + 1):
-        padded[f"W{l}"] = _pad(params[f"W{l}"], w, w)
-        padded[f"b{l}"] = _pad(params[f"b{l}"], 1, w)
-    masks = [jnp.asarray(np.arange(w) < n)[None, :] for n in sizes]
-    taps = [jnp.zeros((mb, w)) for _ in range(L)]
-    J, (dparams, dtaps, dX) = _compiled(L)(
-        padded, taps, _pad(X, mb, w), _pad(Y, mb, w),
-        jnp.asarray([ACTIVATION_INDEX[a] for a in case["activations"]]), LOSS_INDEX[case["loss"]],
-        masks, jnp.asarray(np.arange(mb) < m), float(sizes[-1]), 1.0 / m if case["reduction"] == "mean" else 1.0)
-    out = {"loss": float(J), "dA0": np.asarray(dX)[:m, : sizes[0]]}
+        Ws[lead + l - 1, : sizes[l - 1], : sizes[l]] = params[f"W{l}"]
+        bs[lead + l - 1, :, : sizes[l]] = params[f"b{l}"]
+    acts = [ACTIVATION_INDEX["identity"]] * lead + [ACTIVATION_INDEX[a] for a in case["activations"]]
+    J, (dWs, dbs, dtaps, dX) = jax.device_get(_compiled(
+        Ws, bs, np.zeros((depth, mb, w)), _pad(X, mb, w), _pad(Y, mb, w), np.array(acts),
+        np.array(LOSS_INDEX[case["loss"]]), np.array([sizes[0]] * lead + list(sizes)), np.array(m),
+        np.array(1.0 / m if case["reduction"] == "mean" else 1.0)))
+    out = {"loss": float(J), "dA0": dX[:m, : sizes[0]]}
     for l in range(1, L + 1):
-        out[f"dW{l}"] = np.asarray(dparams[f"W{l}"])[: sizes[l - 1], : sizes[l]]
-        out[f"db{l}"] = np.asarray(dparams[f"b{l}"])[:, : sizes[l]]
-        out[f"dZ{l}"] = np.asarray(dtaps[l - 1])[:m, : sizes[l]]
+        out[f"dW{l}"] = dWs[lead + l - 1, : sizes[l - 1], : sizes[l]]
+        out[f"db{l}"] = dbs[lead + l - 1, :, : sizes[l]]
+        out[f"dZ{l}"] = dtaps[lead + l - 1, :m, : sizes[l]]
     return out
