@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from crosscheck import contract, problems, sut
+from crosscheck import contract, problems, sampling, sut
 from oracles import finite_differences as fd
 from oracles import jax_oracle, torch_oracle
 
@@ -61,6 +61,12 @@ def main():
         accuracy=relative_error(jax_oracle.gradients(CASE, params, X, Y), reference))
     row("fd oracle, every W/b/Z/X entry (complex step, per unit)", lambda: fd.gradients(CASE, params, X, Y),
         accuracy=relative_error(fd.gradients(CASE, params, X, Y), reference))
+    sampled = {**CASE, "sample": {"units": 8}}
+    probes = sampling.plan(sampled, CASE["batch"])
+    row("fd oracle, sampled: 8 units a layer and one direction per tensor (probes)",
+        lambda: fd.probed(sampled, params, X, Y, probes),
+        accuracy=max(np.abs(fd.probed(sampled, params, X, Y, probes)[k] - pr.of(reference[k])).max()
+                     / np.abs(pr.of(reference[k])).max() for k, pr in probes.items()))
     row("fd oracle, one pass per W entry (per_entry)",
         lambda: fd.gradients(CASE, params, X, Y, weights="per_entry"), repeat=max(1, args.repeat // 10),
         accuracy=relative_error(fd.gradients(CASE, params, X, Y, weights="per_entry"), reference))

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from crosscheck import contract, tolerance
-from crosscheck.compare import Comparison, compare
+from crosscheck import contract, sampling, tolerance
+from crosscheck.compare import Comparison, compare, compare_probes
 from crosscheck.problems import Problem
 from crosscheck.sut import Sut
 from oracles import ORACLES
@@ -32,6 +32,10 @@ from oracles import ORACLES
 VERDICTS = ("pass", "fail", "unsupported", "oracle_disagreement", "no_oracle")
 FAILING = ("fail", "oracle_disagreement", "no_oracle")
 """The verdicts that fail a test, most severe first."""
+PROBED = "probed"
+"""The key that marks an oracle's answer as probes only (``run_oracles``)."""
+DETAIL_MAX_ENTRIES = 1 << 14
+"""Per-entry errors are kept for the report's heatmaps only for tensors up to this size."""
 
 
 @dataclass
@@ -47,6 +51,8 @@ class CaseResult:
     oracles: dict[str, dict] = field(default_factory=dict)
     """name -> {'ran': bool, 'reason': str, 'seconds': float}."""
     seconds: float = 0.0
+    probed: list[str] = field(default_factory=list)
+    """The oracles that answered only the probes of a sampled case (``crosscheck.sampling``)."""
     values: dict | None = None
     """Each oracle's answer (rows layout), when asked for: see ``check(keep_values=True)``."""
 
@@ -77,10 +83,12 @@ def _finite(obj):
     return obj
 
 
-def run_oracles(problem: Problem, names=None, rows=None):
+def run_oracles(problem: Problem, names=None, rows=None, probes=None):
     """Every requested oracle's answer (rows layout, float64), and a status line for each.
 
-    ``rows`` is ``problem.rows64()`` when the caller already has it.
+    ``rows`` is ``problem.rows64()`` when the caller already has it. With ``probes`` (a sampled
+    case, ``crosscheck.sampling.plan``), an oracle that can probe answers only the probes, and its
+    status says so (``probed``).
     """
     params, X, Y = rows or problem.rows64()
     answers, status = {}, {}
@@ -92,7 +100,11 @@ def run_oracles(problem: Problem, names=None, rows=None):
             continue
         start = time.perf_counter()
         try:
-            answers[name] = oracle.gradients(problem.case, params, X, Y)
+            if probes is not None and oracle.probes is not None:
+                answers[name] = oracle.probes(problem.case, params, X, Y, probes)
+                answers[name][PROBED] = True
+            else:
+                answers[name] = oracle.gradients(problem.case, params, X, Y)
             status[name] = {"ran": True, "reason": "", "seconds": time.perf_counter() - start}
         except Exception as exc:
             status[name] = {"ran": False, "reason": f"raised {type(exc).__name__}: {exc}",
@@ -101,17 +113,25 @@ def run_oracles(problem: Problem, names=None, rows=None):
 
 
 def _compare_answers(order, a, b, against, dtype_a, S, expected_dtype=None, gain_a=1.0, gain_b=1.0,
-                     detail=False):
-    """Compare a's answer with oracle b's, loss first, then in backward order."""
+                     detail=False, probes=None, fan_in=0):
+    """Compare a's answer with oracle b's, loss first, then in backward order.
+
+    When b answered only ``probes`` (a sampled case), each tensor of a is probed the same way and
+    compared probe by probe; ``fan_in`` is what ``tolerance.probes_allowed`` needs.
+    """
     out = []
     for key in ["loss"] + order:
         if key not in a or key not in b:
             continue
-        allowed = tolerance.allowed(S[key], dtype_a, "float64", gain_a, gain_b)
         value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
         reference = np.asarray(b[key], np.float64)
+        if b.get(PROBED) and key != "loss":
+            allowed = tolerance.probes_allowed(probes[key], S[key], value, dtype_a, "float64", fan_in, gain_a, gain_b)
+            out.append(compare_probes(key, against, value, reference, allowed, probes[key], expected_dtype))
+            continue
+        allowed = tolerance.allowed(S[key], dtype_a, "float64", gain_a, gain_b)
         c = compare(key, against, value, reference, allowed, expected_dtype if key != "loss" else None)
-        if detail and c.problem is None and key != "loss":
+        if detail and c.problem is None and key != "loss" and reference.size <= DETAIL_MAX_ENTRIES:
             c.detail = {"abs_error": _rounded(np.abs(value.astype(np.float64) - reference)),
                         "allowed": _rounded(np.broadcast_to(allowed, reference.shape))}
         out.append(c)
@@ -137,11 +157,19 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
     order = contract.backward_order(case)
 
     rows = problem.rows64()
-    answers, result.oracles = run_oracles(problem, oracle_names, rows)
+    probes = sampling.plan(case, m) if "sample" in case else None
+    fan_in = max(case["sizes"]) + m + 2
+    answers, result.oracles = run_oracles(problem, oracle_names, rows, probes)
+    result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
     S = tolerance.bounds({**case, "layout": "rows"}, *rows).S
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
+        if a.get(PROBED) and b.get(PROBED):
+            continue  # only fd probes; two probed answers are each compared with the full ones instead
+        if a.get(PROBED):
+            (na, a), (nb, b) = (nb, b), (na, a)
         result.oracle_pairs += _compare_answers(order, a, b, f"{na}~{nb}", "float64", S,
-                                                gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain)
+                                                gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain,
+                                                probes=probes, fan_in=fan_in)
 
     try:
         # called twice on fresh copies: state kept between calls shows in the second answer
@@ -172,17 +200,18 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
         sut_rows = contract.to_rows(case, {k: v for k, v in usable.items() if k != "loss"})
         if "loss" in usable:
             sut_rows["loss"] = usable["loss"]
-        comparisons = [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
-                                        gain_b=ORACLES[name].underflow_gain) for name, ans in answers.items()]
+        def against_each(detail=False):
+            return [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
+                                     gain_b=ORACLES[name].underflow_gain, detail=detail, probes=probes,
+                                     fan_in=fan_in) for name, ans in answers.items()]
+
+        comparisons = against_each()
         if any(not c.passed for cs in comparisons for c in cs):
-            # a failing case keeps its per-entry errors, for the report's heatmaps
-            comparisons = [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
-                                            gain_b=ORACLES[name].underflow_gain, detail=True)
-                           for name, ans in answers.items()]
+            comparisons = against_each(detail=True)  # a failing case keeps per-entry errors, for heatmaps
         result.comparisons = [c for cs in comparisons for c in cs]
     if keep_values:
         result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
-                                for k, v in ans.items()} for name, ans in answers.items()}
+                                for k, v in ans.items() if k != PROBED} for name, ans in answers.items()}
 
     failed_keys = {c.tensor for c in result.comparisons if not c.passed} | {key for key, _ in problems}
     if not answers:
@@ -230,7 +259,9 @@ def _differences(first, second, already):
     return out
 
 
-def _fmt_index(index):
+def _fmt_index(index, checked=None):
+    if checked and not index:
+        return "(along the random direction)"
     return "(" + ", ".join(str(i) for i in index) + ")"
 
 
@@ -241,14 +272,15 @@ def describe(c: Comparison, indent="    ") -> list[str]:
     pct = 100.0 * c.mismatched / c.total if c.total else 0.0
     mark = "agrees" if c.passed else "DIFFERS"
     return [
-        f"{indent}{c.tensor} vs {c.against}: {mark}; mismatched elements: {c.mismatched} / {c.total} ({pct:.1f}%)",
-        f"{indent}  greatest absolute difference: {c.max_abs:.3g} at index {_fmt_index(c.max_abs_index)} "
+        f"{indent}{c.tensor} vs {c.against}: {mark}; mismatched {'probes' if c.checked else 'elements'}: "
+        f"{c.mismatched} / {c.total} ({pct:.1f}%)",
+        f"{indent}  greatest absolute difference: {c.max_abs:.3g} at index {_fmt_index(c.max_abs_index, c.checked)} "
         f"(up to {c.max_abs_allowed:.3g} allowed)",
-        f"{indent}  greatest relative difference: {c.max_rel:.3g} at index {_fmt_index(c.max_rel_index)} "
+        f"{indent}  greatest relative difference: {c.max_rel:.3g} at index {_fmt_index(c.max_rel_index, c.checked)} "
         f"(up to {c.max_rel_allowed:.3g} allowed)",
-        f"{indent}  worst margin (error / allowed): {c.margin:.3g} at index {_fmt_index(c.worst_index)}: "
+        f"{indent}  worst margin (error / allowed): {c.margin:.3g} at index {_fmt_index(c.worst_index, c.checked)}: "
         f"SUT {c.worst_value:.10g}, oracle {c.worst_reference:.10g}",
-    ]
+    ] + ([f"{indent}  checked: {c.checked}"] if c.checked else [])
 
 
 def _message(r: CaseResult) -> str:

@@ -38,6 +38,9 @@ class Comparison:
     worst_allowed: float = 0.0
     detail: dict | None = None
     """For failing cases: 'abs_error' and 'allowed' per entry (nested lists), for heatmaps."""
+    checked: str | None = None
+    """Which entries were compared, for a sampled case (``crosscheck.sampling``); None: every entry.
+    An index [] then names the probe along the random direction."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -87,3 +90,21 @@ def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray,
         worst_value=flat(v, i_worst), worst_reference=flat(ref, i_worst),
         worst_allowed=flat(allowed, i_worst),
     )
+
+
+def compare_probes(tensor: str, against: str, value: np.ndarray, probed: np.ndarray, allowed: np.ndarray,
+                   probes, expected_dtype: str | None = None) -> Comparison:
+    """Compare a full tensor ``value`` with another computation's ``probes`` of it (``probed``, one value a
+    probe; ``crosscheck.sampling``), each within its ``allowed``."""
+    value = np.asarray(value)
+    if value.shape != probes.shape:
+        return Comparison(tensor, against, False, problem=f"shape {value.shape} != expected {probes.shape}",
+                          margin=float("inf"), checked=probes.describe())
+    if expected_dtype is not None and value.dtype != np.dtype(expected_dtype):
+        return Comparison(tensor, against, False, problem=f"dtype {value.dtype} != expected {expected_dtype}",
+                          margin=float("inf"), checked=probes.describe())
+    c = compare(tensor, against, probes.of(value), np.asarray(probed, np.float64), allowed)
+    c.max_abs_index, c.max_rel_index, c.worst_index = (
+        probes.index(i[0]) for i in (c.max_abs_index, c.max_rel_index, c.worst_index))
+    c.checked = probes.describe()
+    return c

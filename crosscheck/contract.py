@@ -56,6 +56,13 @@ def validate_case(case: dict) -> None:
     _one_of("layout", case["layout"], LAYOUTS)
     _one_of("dtype", case["dtype"], DTYPES)
     _one_of("reduction", case["reduction"], REDUCTIONS)
+    if "sample" in case:  # a large network, checked by probes (crosscheck.sampling)
+        sample = case["sample"]
+        if not isinstance(sample, dict) or set(sample) != {"units"}:
+            raise ContractError(f"case['sample'] must be {{'units': k}}, got {sample!r}")
+        k = sample["units"]
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ContractError(f"case['sample']['units'] must be an int >= 1, got {k!r}")
 
 
 def depth(case: dict) -> int:

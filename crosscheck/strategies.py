@@ -28,13 +28,16 @@ def _check_range(name: str, lo: int, hi: int, floor: int) -> None:
 def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 4,
           min_width: int = 1, max_width: int = 16, min_batch: int = 1, max_batch: int = 32,
           dtypes: tuple[str, ...] | None = None, layouts: tuple[str, ...] | None = None,
-          scales: tuple[str, ...] | None = None) -> st.SearchStrategy[dict]:
+          scales: tuple[str, ...] | None = None, sample_units: int | None = None) -> st.SearchStrategy[dict]:
     """Case dicts: the contract's keys plus ``batch``, ``seed``, ``scale`` and ``contract_version``.
 
     ``supports`` restricts names the way a SUT's ``supports`` attribute does; ``dtypes``,
-    ``layouts`` and ``scales`` (of ``problems.SCALES``) narrow further. Arguments are checked here,
-    before anything is drawn.
+    ``layouts`` and ``scales`` (of ``problems.SCALES``) narrow further. ``sample_units`` makes every
+    case a sampled one (``crosscheck.sampling``), for networks too wide for finite differences of
+    every entry. Arguments are checked here, before anything is drawn.
     """
+    if sample_units is not None:
+        _check_range("sample_units", sample_units, sample_units, 1)
     _check_range("depth", min_depth, max_depth, 1)
     _check_range("width", min_width, max_width, 1)
     _check_range("batch", min_batch, max_batch, 1)
@@ -49,9 +52,10 @@ def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 
     if not dtype_choices or not layout_choices or not set(scale_choices) <= set(_problems.SCALES) or not scale_choices:
         raise InvalidArgument(f"no dtype, layout or scale left: supports {supports!r}, dtypes {dtypes!r}, "
                               f"layouts {layouts!r}, scales {scales!r} (scales: {', '.join(_problems.SCALES)})")
-    return _cases(acts, tuple(usable), tuple(dtype_choices), tuple(layout_choices), scale_choices,
-                  contract.supported(supports, "reductions"), (min_depth, max_depth), (min_width, max_width),
-                  (min_batch, max_batch))
+    drawn = _cases(acts, tuple(usable), tuple(dtype_choices), tuple(layout_choices), scale_choices,
+                   contract.supported(supports, "reductions"), (min_depth, max_depth), (min_width, max_width),
+                   (min_batch, max_batch))
+    return drawn if sample_units is None else drawn.map(lambda case: {**case, "sample": {"units": sample_units}})
 
 
 @st.composite

@@ -79,6 +79,32 @@ def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, gain_a: float = 1.0, gain
     return rounding * S[0] + underflow * S[1]
 
 
+def probes_allowed(probes, S: np.ndarray, full: np.ndarray, dtype_a: str, dtype_b: str, fan_in: int,
+                   gain_a: float = 1.0, gain_b: float = 1.0) -> np.ndarray:
+    """The allowed difference of each probe (``crosscheck.sampling.Probes``) of one tensor.
+
+    A probed entry is allowed what ``allowed`` gives it. A direction v probes <v, dT>: one side
+    takes it as a dot product of its full tensor (``full``, |full| its magnitude), the other as
+    one complex-step derivative along v. By linearity, each side's error in <v, dT> is at most
+    sum |v_i| times its per-entry bound; to that come two float64 roundings that the
+    per-entry bounds do not hold:
+
+    * the dot product over all N entries: gamma_N sum |v_i| |full_i|;
+    * the complex step forms its direction on Z_l (A_{l-1} v for a weight, v W_1 for an input)
+      and sums the examples' derivatives, at most ``fan_in`` terms each (the caller passes
+      max(sizes) + m + 2): gamma_fan_in sum |v_i| S_i, since S bounds the magnitude of every
+      term of the entry (``bounds``: S_dW >= m |A|^T |dZ|, and likewise for the others).
+    """
+    per_entry = allowed(S, dtype_a, dtype_b, gain_a, gain_b).reshape(-1)
+    v = np.abs(probes.direction).reshape(-1)
+    u = UNIT_ROUNDOFF["float64"]
+    gamma = lambda n: n * u / (1 - n * u)  # noqa: E731
+    N = v.size
+    direction = (v @ per_entry + gamma(N) * (v @ np.abs(np.asarray(full, np.float64)).reshape(-1))
+                 + gamma(fan_in) * (v @ S[0].reshape(-1)))
+    return np.append(per_entry[probes.entries], direction)
+
+
 def sgd_update_bounds(W: np.ndarray, dW: np.ndarray, lr: float) -> np.ndarray:
     """(rounding, underflow) bounds of one gradient step W - lr dW: a product, then a difference."""
     W, dW = np.asarray(W, np.float64), np.asarray(dW, np.float64)

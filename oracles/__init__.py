@@ -6,6 +6,10 @@ rows layout (the runner converts a columns case both ways): a dict with ``loss``
 
     ORACLES[name].available() -> (bool, reason)
     ORACLES[name].gradients(case, params, X, Y) -> dict
+    ORACLES[name].probes(case, params, X, Y, probes) -> dict   (only where an oracle can probe)
+
+For a sampled case (``crosscheck.sampling``) an oracle that can probe answers each tensor with its
+probe values instead: the probed entries, then the derivative along the tensor's direction.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ class Oracle:
     @property
     def gradients(self) -> Callable:
         return import_module(self.module).gradients
+
+    @property
+    def probes(self) -> Callable | None:
+        """``probed(case, params, X, Y, probes)`` when the oracle can answer a sampled case's probes
+        alone (``crosscheck.sampling``); None when it always answers in full."""
+        return getattr(import_module(self.module), "probed", None)
 
     @property
     def underflow_gain(self) -> float:

@@ -52,6 +52,18 @@ def _directional(case, l, Z, directions, params, Y):
     return out
 
 
+def _forward(case, params, X, Y):
+    """float64 inputs, the A and Z of every layer (Z[0] unused), r, and {'loss': J}."""
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    r = 1.0 / X.shape[0] if case["reduction"] == "mean" else 1.0
+    A, Z = [X], [None]
+    for l in range(1, len(case["activations"]) + 1):
+        Z.append(A[-1] @ params[f"W{l}"] + params[f"b{l}"])
+        A.append(activations.get(case["activations"][l - 1]).value(Z[l]))
+    return params, X, Y, A, Z, r, {"loss": float(r * losses.get(case["loss"]).value(A[-1], Y).sum())}
+
+
 def gradients(case, params, X, Y, weights="per_unit"):
     """Every gradient of the contract by complex-step differences (rows layout, float64).
 
@@ -63,17 +75,8 @@ def gradients(case, params, X, Y, weights="per_unit"):
     """
     if weights not in ("per_unit", "per_entry"):
         raise ValueError(f"unknown weights mode {weights!r}; valid: per_unit, per_entry")
-    params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
-    L, m = len(case["activations"]), X.shape[0]
-    r = 1.0 / m if case["reduction"] == "mean" else 1.0
-
-    A = [X]
-    Z = [None]
-    for l in range(1, L + 1):
-        Z.append(A[-1] @ params[f"W{l}"] + params[f"b{l}"])
-        A.append(activations.get(case["activations"][l - 1]).value(Z[l]))
-    out = {"loss": float(r * losses.get(case["loss"]).value(A[L], Y).sum())}
+    params, X, Y, A, Z, r, out = _forward(case, params, X, Y)
+    L, m = len(Z) - 1, X.shape[0]
 
     for l in range(1, L + 1):
         n_prev, n = params[f"W{l}"].shape
@@ -97,4 +100,44 @@ def gradients(case, params, X, Y, weights="per_unit"):
             else:  # X[:, i] moves Z_1 by W_1[i, :], each example on its own
                 dirs = np.broadcast_to(params["W1"][:, None, :], (n_prev, m, n))
                 out["dA0"] = r * _directional(case, 1, Z[1], dirs, params, Y).T
+    return out
+
+
+def probed(case, params, X, Y, probes):
+    """The probes of every gradient (``crosscheck.sampling``): for each tensor its probed entries, then
+    its derivative along its direction.
+
+    One batched pass per layer l perturbs Z_l along: each sampled unit's column (giving that
+    column of dZ_l, dW_l and db_l, as in ``gradients``); A_{l-1} v (the direction v of W_l, since
+    W_l + t v moves Z_l by t A_{l-1} v); v broadcast over the examples (b_l); v itself (Z_l); and,
+    in layer 1, row e of X's direction times W_1, and W_1[i_e, :] in row e for the probed feature
+    i_e of every example at once (the examples are independent).
+    """
+    params, X, Y, A, Z, r, out = _forward(case, params, X, Y)
+    L, m = len(Z) - 1, X.shape[0]
+    for l in range(1, L + 1):
+        n = Z[l].shape[1]
+        units = np.asarray(probes[f"dZ{l}"].units, dtype=int)
+        k = len(units)
+        dirs = np.zeros((k + (5 if l == 1 else 3), m, n))
+        dirs[np.arange(k), :, units] = 1.0
+        dirs[k] = A[l - 1] @ probes[f"dW{l}"].direction
+        dirs[k + 1] = probes[f"db{l}"].direction
+        dirs[k + 2] = probes[f"dZ{l}"].direction
+        if l == 1:
+            features = probes["dA0"].entries % X.shape[1]  # one per example, in example order
+            dirs[k + 3] = params["W1"][features]
+            dirs[k + 4] = probes["dA0"].direction @ params["W1"]
+        per_example = _directional(case, l, Z[l], dirs, params, Y)  # (directions, m)
+        columns = {
+            f"dZ{l}": (np.full((m, n), np.nan), r * per_example[:k].T),
+            f"dW{l}": (np.full((A[l - 1].shape[1], n), np.nan), r * A[l - 1].T @ per_example[:k].T),
+            f"db{l}": (np.full((1, n), np.nan), r * per_example[:k].sum(1)[None, :]),
+        }
+        for along, key in enumerate((f"dW{l}", f"db{l}", f"dZ{l}"), start=k):
+            full, cols = columns[key]
+            full[:, units] = cols
+            out[key] = np.append(full.reshape(-1)[probes[key].entries], r * per_example[along].sum())
+        if l == 1:
+            out["dA0"] = np.append(r * per_example[k + 3], r * per_example[k + 4].sum())
     return out

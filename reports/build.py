@@ -173,10 +173,19 @@ def _axes(tensor: str) -> str:
     return f"rows: {rows.format(l=layer, p=layer - 1)}; columns: {cols.format(l=layer)} (rows layout)"
 
 
+def _where(index, checked) -> str:
+    """' at (i, j)'; for a sampled comparison (``checked``), index [] is the probe along the direction."""
+    return " along the random direction" if checked and not index else at(index)
+
+
 def _cell(c: dict | None) -> dict | None:
     if c is None:
         return None
+    checked = c.get("checked")
     return {
+        "checked": checked,
+        "where_abs": _where(c.get("max_abs_index") or [], checked),
+        "where_worst": _where(c.get("worst_index") or [], checked),
         "passed": bool(c.get("passed")), "problem": c.get("problem"),
         "mismatched": c.get("mismatched"), "total": c.get("total"),
         "max_abs": c.get("max_abs"), "max_abs_index": c.get("max_abs_index") or [],
@@ -257,6 +266,7 @@ def _failure(results: Results, group: FailureGroup, n: int) -> dict:
         "blobs": sorted(set(results.blobs.get((c.source, c.test), []))),
         "margin": c.pair_margin if c.verdict == "oracle_disagreement" else c.margin,
         "agree": sorted(o for o in oracles if (by.get((o, c.first_divergence)) or {}).get("passed")),
+        "probed": [compact(o) for o in record.get("probed") or []],
     }
 
 

@@ -35,15 +35,16 @@ ALL = "(all)"
 
 _NUM = rb'(-?[0-9][0-9.eE+-]*|"-?inf"|"nan")'
 _STR = rb'"((?:[^"\\]|\\.)*)"'
+_CHECKED = rb'(?:, "checked": (?:null|"(?:[^"\\]|\\.)*"))?'  # absent from records written before sampling
 _COMPARISON = re.compile(
-    rb'\{"against": ' + _STR + rb', "detail": (?:null|\{[^{}]*\}), "margin": ' + _NUM
+    rb'\{"against": ' + _STR + _CHECKED + rb', "detail": (?:null|\{[^{}]*\}), "margin": ' + _NUM
     + rb', "max_abs": [^,]+, "max_abs_allowed": [^,]+, "max_abs_index": \[[^\]]*\], "max_rel": [^,]+'
     rb', "max_rel_allowed": [^,]+, "max_rel_index": \[[^\]]*\], "mismatched": \d+, "passed": (true|false)'
     rb', "problem": (null|"(?:[^"\\]|\\.)*"), "tensor": ' + _STR + rb', "total": \d+, "worst_allowed": [^,]+'
     rb', "worst_index": \[([^\]]*)\], "worst_reference": ' + _NUM + rb', "worst_value": [^,}]+\}')
 """One comparison as ``json.dumps(sort_keys=True)`` writes it; captures against, margin, passed,
 problem, tensor, worst_index and worst_reference."""
-_MARGIN = re.compile(rb'\{"against": ' + _STR + rb', "detail": (?:null|\{[^{}]*\}), "margin": ' + _NUM)
+_MARGIN = re.compile(rb'\{"against": ' + _STR + _CHECKED + rb', "detail": (?:null|\{[^{}]*\}), "margin": ' + _NUM)
 """The oracle and the margin of one comparison: all the summary needs of it."""
 _TENSOR = re.compile(r"^d([ZWbA])(\d+)$")
 

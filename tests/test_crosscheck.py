@@ -28,6 +28,20 @@ def test_gradients_agree_with_oracles(crosscheck, dtype, layout, data):
     crosscheck(problem)
 
 
+@pytest.mark.parametrize("dtype", contract.DTYPES)
+@shared_fixtures
+@given(data=st.data())
+def test_sampled_wide_networks_agree_with_oracles(crosscheck, dtype, data):
+    # wider than the default strategy: finite differences answer probes (crosscheck.sampling),
+    # torch and JAX every entry
+    sut = crosscheck.sut
+    if dtype not in sut.supported("dtypes"):
+        pytest.skip(f"the SUT does not declare support for {dtype}")
+    problem = data.draw(cs.problems(sut.supports, dtypes=(dtype,), min_width=17, max_width=96, max_depth=3,
+                                    max_batch=16, sample_units=3), label="problem")
+    crosscheck(problem)
+
+
 # Known edges, checked on every run whatever Hypothesis draws.
 PINNED = {
     "softmax-huge-logits": dict(sizes=[4, 6, 5], activations=["identity", "softmax"], loss="cross_entropy",

@@ -1,0 +1,163 @@
+"""Sampled checks of wide networks (crosscheck.sampling): the probes, their oracle, their
+tolerance, and that a sampled check still catches and localizes a bug, and says what it checked."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reference_impl
+from crosscheck import check, contract, problems, sampling, tolerance
+from crosscheck import strategies as cs
+from crosscheck.compare import compare_probes
+from crosscheck.sut import Sut
+from oracles import finite_differences as fd
+from reports.build import build_report
+
+CASE = dict(contract_version="1.0", sizes=[30, 48, 24, 5], activations=["tanh", "sigmoid", "softmax"],
+            loss="cross_entropy", layout="rows", dtype="float64", reduction="mean", batch=12, seed=5, scale="unit",
+            sample={"units": 3})
+
+
+def shifted(key, index, delta):
+    """The reference implementation with one entry of one tensor (rows-layout index) moved by delta."""
+    def backprop(case, params, X, Y):
+        out = reference_impl.backprop(case, params, X, Y)
+        out[key] = contract.to_rows(case, {key: out[key].copy()})[key]
+        out[key][index] += delta
+        out[key] = contract.from_rows(case, {key: out[key]})[key].copy()
+        return out
+    return Sut("shifted", backprop, None)
+
+
+def test_the_plan_is_drawn_from_the_case_alone():
+    a, b = sampling.plan(CASE, 12), sampling.plan(dict(CASE), 12)
+    assert a.keys() == b.keys() == set(contract.gradient_shapes({**CASE, "layout": "rows"}, 12))
+    for key in a:
+        assert np.array_equal(a[key].entries, b[key].entries) and np.array_equal(a[key].direction, b[key].direction)
+    assert not np.array_equal(a["dW1"].direction, sampling.plan({**CASE, "seed": 6}, 12)["dW1"].direction)
+    units = a["dW2"].units
+    assert len(units) == 3 and len(set(units)) == 3 and all(0 <= u < 24 for u in units)
+    rows = np.unravel_index(a["dA0"].entries, (12, 30))[0]
+    assert rows.tolist() == list(range(12))  # one dA0 entry per example
+    assert set(np.unique(a["dZ1"].direction)) == {-1.0, 1.0}
+
+
+@settings(max_examples=30, deadline=None)
+@given(problem=cs.problems(dtypes=("float64",), sample_units=2))
+def test_probed_finite_differences_equal_the_full_ones_at_every_probe(problem):
+    params, X, Y = problem.rows64()
+    m = X.shape[0]
+    probes = sampling.plan(problem.case, m)
+    full, probed = fd.gradients(problem.case, params, X, Y), fd.probed(problem.case, params, X, Y, probes)
+    S = tolerance.bounds({**problem.case, "layout": "rows"}, params, X, Y).S
+    fan_in = max(problem.case["sizes"]) + m + 2
+    for key, p in probes.items():
+        allowed = tolerance.probes_allowed(p, S[key], full[key], "float64", "float64", fan_in,
+                                           fd.UNDERFLOW_GAIN, fd.UNDERFLOW_GAIN)
+        c = compare_probes(key, "fd~fd", full[key], probed[key], allowed, p)
+        assert c.passed and c.total == p.count, (key, c)
+
+
+@pytest.mark.parametrize("dtype", contract.DTYPES)
+@pytest.mark.parametrize("layout", contract.LAYOUTS)
+def test_a_sampled_case_of_the_reference_passes_and_says_what_it_checked(dtype, layout):
+    problem = problems.build({**CASE, "dtype": dtype, "layout": layout})
+    result = check.check(problem, Sut("reference_impl:backprop", reference_impl.backprop, None), ["torch", "fd"])
+    assert result.verdict == "pass", result.message()
+    assert result.probed == ["fd"]
+    by = {(c.against, c.tensor): c for c in result.comparisons}
+    assert by[("torch", "dW1")].total == 30 * 48 and by[("torch", "dW1")].checked is None
+    assert by[("fd", "dW1")].total == 30 * 3 + 1
+    assert "one random ±1 direction over all 1440 entries" in by[("fd", "dW1")].checked
+    assert {c.against for c in result.oracle_pairs} == {"torch~fd"}
+
+
+def test_a_bug_outside_the_sampled_units_is_caught_by_the_direction_and_localized():
+    problem = problems.build(CASE)
+    missed = next(j for j in range(24) if j not in sampling.units_of(CASE, 2))
+    result = check.check(problem, shifted("dW2", (7, missed), 1e-4), ["fd"])
+    assert result.verdict == "fail" and result.first_divergence == "dW2", result.message()
+    c = next(c for c in result.comparisons if c.tensor == "dW2")
+    assert c.mismatched == 1 and c.worst_index == []  # the direction, the one probe that reaches it
+    assert "(along the random direction)" in result.message()
+
+
+def test_a_bug_in_a_sampled_entry_is_located_at_its_index():
+    problem = problems.build(CASE)
+    unit = int(sampling.units_of(CASE, 1)[1])
+    result = check.check(problem, shifted("dZ1", (4, unit), 1e-6), ["fd"])
+    assert result.verdict == "fail" and result.first_divergence == "dZ1", result.message()
+    c = next(c for c in result.comparisons if c.tensor == "dZ1")
+    assert c.worst_index == [4, unit]
+
+
+def test_the_direction_allowance_is_a_bound_not_a_blanket():
+    # a difference just beyond a direction's allowance fails, just within it passes
+    problem = problems.build(CASE)
+    params, X, Y = problem.rows64()
+    probes = sampling.plan(CASE, 12)["dW3"]
+    value = fd.gradients(CASE, params, X, Y)["dW3"]
+    S = tolerance.bounds(CASE, params, X, Y).S["dW3"]
+    allowed = tolerance.probes_allowed(probes, S, value, "float64", "float64", 60)
+    exact = probes.of(value)
+    for factor, passes in [(0.99, True), (1.01, False)]:
+        moved = exact.copy()
+        moved[-1] += factor * allowed[-1]
+        assert compare_probes("dW3", "x", value, moved, allowed, probes).passed is passes
+
+
+def test_a_wrong_shape_against_probes_is_named():
+    probes = sampling.plan(CASE, 12)["dW1"]
+    c = compare_probes("dW1", "fd", np.zeros((48, 30)), np.zeros(probes.count), np.ones(probes.count), probes)
+    assert not c.passed and "shape (48, 30)" in c.problem and c.checked
+
+
+@pytest.mark.parametrize("sample, named", [({"units": 0}, "'units'"), ({"unit": 3}, "'sample'"),
+                                           (3, "'sample'"), ({"units": True}, "'units'")])
+def test_a_bad_sample_is_rejected_with_its_key(sample, named):
+    with pytest.raises(contract.ContractError, match=named):
+        contract.validate_case({**CASE, "sample": sample})
+
+
+def test_strategies_make_sampled_cases_and_check_their_argument():
+    from hypothesis.errors import InvalidArgument
+    with pytest.raises(InvalidArgument, match="sample_units"):
+        cs.cases(sample_units=0).example()
+
+    @settings(max_examples=5, deadline=None)
+    @given(case=cs.cases(sample_units=4))
+    def every_case_is_sampled(case):
+        assert case["sample"] == {"units": 4}
+        contract.validate_case(case)
+    every_case_is_sampled()
+
+
+def test_the_report_states_the_entries_each_probe_checked(tmp_path):
+    problem = problems.build(CASE)
+    missed = next(j for j in range(24) if j not in sampling.units_of(CASE, 2))
+    result = check.check(problem, shifted("dW2", (7, missed), 1e-4), ["torch", "fd"])
+    results = tmp_path / "sampled.jsonl"
+    results.write_text(json.dumps({"test": "t::sampled", "worker": None, "kind": "case", "env": "x",
+                                   **result.to_json()}, sort_keys=True) + "\n")
+    out = tmp_path / "sampled.html"
+    build_report([results], out)
+    html = out.read_text()
+    assert "fd answered only probes" in html
+    units = [int(u) for u in sampling.units_of(CASE, 2)]
+    assert f"the columns of units {units}" in html
+    assert "along the random direction" in html
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.data())
+def test_probes_of_a_tensor_are_its_entries_then_its_direction(data):
+    p = sampling.plan(CASE, 12)[data.draw(st.sampled_from(sorted(sampling.plan(CASE, 12))))]
+    a = np.random.default_rng(0).normal(size=p.shape)
+    values = p.of(a)
+    assert values.shape == (p.count,)
+    assert np.array_equal(values[:-1], a.reshape(-1)[p.entries])
+    assert values[-1] == pytest.approx(float((p.direction * a).sum()), rel=1e-12)
+    assert p.index(p.count - 1) == [] and p.index(0) == list(np.unravel_index(p.entries[0], p.shape))
