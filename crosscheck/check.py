@@ -158,7 +158,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
 
     rows = problem.rows64()
     probes = sampling.plan(case, m) if "sample" in case else None
-    fan_in = max(case["sizes"]) + m + 2
+    fan_in = tolerance.probe_sums(case, m)
     answers, result.oracles = run_oracles(problem, oracle_names, rows, probes)
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
     S = tolerance.bounds({**case, "layout": "rows"}, *rows).S
@@ -210,8 +210,9 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
             comparisons = against_each(detail=True)  # a failing case keeps per-entry errors, for heatmaps
         result.comparisons = [c for cs in comparisons for c in cs]
     if keep_values:
+        # full answers only: a sampled case's probes are not tensors (environments compare entries)
         result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
-                                for k, v in ans.items() if k != PROBED} for name, ans in answers.items()}
+                                for k, v in ans.items()} for name, ans in answers.items() if not ans.get(PROBED)}
 
     failed_keys = {c.tensor for c in result.comparisons if not c.passed} | {key for key, _ in problems}
     if not answers:

@@ -103,7 +103,11 @@ def compare_probes(tensor: str, against: str, value: np.ndarray, probed: np.ndar
     if expected_dtype is not None and value.dtype != np.dtype(expected_dtype):
         return Comparison(tensor, against, False, problem=f"dtype {value.dtype} != expected {expected_dtype}",
                           margin=float("inf"), checked=probes.describe())
-    c = compare(tensor, against, probes.of(value), np.asarray(probed, np.float64), allowed)
+    probed = np.asarray(probed, np.float64)
+    if probed.shape != (probes.count,):
+        return Comparison(tensor, against, False, problem=f"{probed.shape} probe values != expected ({probes.count},)",
+                          margin=float("inf"), checked=probes.describe())
+    c = compare(tensor, against, probes.of(value), probed, allowed)
     c.max_abs_index, c.max_rel_index, c.worst_index = (
         probes.index(i[0]) for i in (c.max_abs_index, c.max_rel_index, c.worst_index))
     c.checked = probes.describe()

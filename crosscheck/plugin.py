@@ -61,6 +61,10 @@ def pytest_configure(config):
     config.pluginmanager.register(config._crosscheck, "crosscheck-session")
 
 
+PROBES_ONLY = ":probes"
+"""Counted apart: the runs where an oracle answered a sampled case's probes only."""
+
+
 class Session:
     """Per-process state: the SUT, the oracle names, the results sink and the verdict counts."""
 
@@ -104,6 +108,7 @@ class Session:
         self.counts[(result.sut, result.verdict)] += 1
         for name, status in result.oracles.items():
             self.oracle_runs[name] += bool(status["ran"])
+            self.oracle_runs[f"{name}{PROBES_ONLY}"] += name in result.probed
         self.write({"kind": "case", "env": self.env, **result.to_json()}, nodeid)
 
     def run_record(self) -> dict:
@@ -222,7 +227,11 @@ def pytest_terminal_summary(terminalreporter, config):
         counts = {v: n for (s, v), n in state.counts.items() if s == sut}
         verdicts = ", ".join(f"{counts[v]} {v}" for v in _check.VERDICTS if counts.get(v))
         terminalreporter.write_line(f"SUT {sut}: {sum(counts.values())} cases checked: {verdicts}")
-    oracles = ", ".join(f"{n} {state.oracle_runs[n]}" for n in state.oracle_names)
+    def runs(n):
+        probed = state.oracle_runs[n + PROBES_ONLY]
+        return f"{n} {state.oracle_runs[n]}" + (f" ({probed} of them sampled: probes only)" if probed else "")
+
+    oracles = ", ".join(runs(n) for n in state.oracle_names)
     terminalreporter.write_line(f"cases each oracle ran on: {oracles}")
     if state.results:
         terminalreporter.write_line(f"results: {state.results}")

@@ -36,8 +36,9 @@ def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 
     case a sampled one (``crosscheck.sampling``), for networks too wide for finite differences of
     every entry. Arguments are checked here, before anything is drawn.
     """
-    if sample_units is not None:
-        _check_range("sample_units", sample_units, sample_units, 1)
+    if sample_units is not None and (isinstance(sample_units, bool) or not isinstance(sample_units, int)
+                                     or sample_units < 1):
+        raise InvalidArgument(f"sample_units must be an int >= 1, got {sample_units!r}")
     _check_range("depth", min_depth, max_depth, 1)
     _check_range("width", min_width, max_width, 1)
     _check_range("batch", min_batch, max_batch, 1)

@@ -30,6 +30,10 @@ cancellation never shrinks the bound. The bound covers any correct order of summ
 textbook form of each formula (fused shortcuts or the general chain), because it charges the
 magnitudes of the terms, not of the result. It scales with depth and width through the n's and
 through the propagated E's: nothing in it is fitted to test outcomes.
+
+A sampled case (``crosscheck.sampling``) compares probes: its entries get the same allowance, and
+a probe along a direction gets the sum of its entries' allowances plus two float64 roundings the
+per-entry bounds do not hold (``probes_allowed``).
 """
 
 from __future__ import annotations
@@ -79,28 +83,39 @@ def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, gain_a: float = 1.0, gain
     return rounding * S[0] + underflow * S[1]
 
 
+def probe_sums(case: dict, m: int) -> int:
+    """K for ``probes_allowed``: the terms of all the sums a direction's complex step goes through.
+
+    Forming the direction on Z_l (n_{l-1} terms), each later layer's product (n_l), the loss over
+    the n_L outputs, the m examples: at most sum(sizes) + m, plus 2 for the last additions.
+    """
+    return sum(case["sizes"]) + m + 2
+
+
 def probes_allowed(probes, S: np.ndarray, full: np.ndarray, dtype_a: str, dtype_b: str, fan_in: int,
                    gain_a: float = 1.0, gain_b: float = 1.0) -> np.ndarray:
     """The allowed difference of each probe (``crosscheck.sampling.Probes``) of one tensor.
 
-    A probed entry is allowed what ``allowed`` gives it. A direction v probes <v, dT>: one side
-    takes it as a dot product of its full tensor (``full``, |full| its magnitude), the other as
-    one complex-step derivative along v. By linearity, each side's error in <v, dT> is at most
-    sum |v_i| times its per-entry bound; to that come two float64 roundings that the
-    per-entry bounds do not hold:
+    A probed entry is allowed what ``allowed`` gives it. A direction v probes <v, dT>:
 
-    * the dot product over all N entries: gamma_N sum |v_i| |full_i|;
-    * the complex step forms its direction on Z_l (A_{l-1} v for a weight, v W_1 for an input)
-      and sums the examples' derivatives, at most ``fan_in`` terms each (the caller passes
-      max(sizes) + m + 2): gamma_fan_in sum |v_i| S_i, since S bounds the magnitude of every
-      term of the entry (``bounds``: S_dW >= m |A|^T |dZ|, and likewise for the others).
+    * one side has the full tensor (``full``) and takes the dot product: its error is at most
+      sum |v_i| times its per-entry bound (linearity), plus the dot product's own rounding over
+      all N entries, gamma_N sum |v_i| |full_i|;
+    * the other side is one complex-step derivative along v, a forward-mode tangent: to first
+      order each of its roundings is u times the magnitude of its terms, and those terms are linear
+      in the direction, so it errs by at most sum |v_i| times the per-entry bound of a unit
+      direction, except in the sums, where a dense direction has up to n nonzero terms where a
+      unit one has one. Those sums (``probe_sums``: K terms in all) cost at most
+      gamma_K sum |v_i| S_i, since S bounds the magnitude of every term of entry i
+      (``bounds``: S_dW >= m |A|^T |dZ|, S_dZ >= |dZ|, and likewise).
+
+    So allowed(<v, dT>) = sum |v_i| allowed_i + gamma_N sum |v_i| |full_i| + gamma_K sum |v_i| S_i.
     """
     per_entry = allowed(S, dtype_a, dtype_b, gain_a, gain_b).reshape(-1)
     v = np.abs(probes.direction).reshape(-1)
     u = UNIT_ROUNDOFF["float64"]
     gamma = lambda n: n * u / (1 - n * u)  # noqa: E731
-    N = v.size
-    direction = (v @ per_entry + gamma(N) * (v @ np.abs(np.asarray(full, np.float64)).reshape(-1))
+    direction = (v @ per_entry + gamma(v.size) * (v @ np.abs(np.asarray(full, np.float64)).reshape(-1))
                  + gamma(fan_in) * (v @ S[0].reshape(-1)))
     return np.append(per_entry[probes.entries], direction)
 

@@ -1,24 +1,27 @@
 """JAX ``grad`` over jax.nn / jax.numpy in float64; dZ_l is the gradient of a zero tap added to Z_l.
 
-Compiling a new XLA program for every network (about 1 s for these programs) would cost far more
-than the check itself, so every case runs through one jitted program per (depth bucket, width
-bucket, batch bucket):
+Compiling a new XLA program for every network (about 1.3 s for these programs) would cost far
+more than the check itself, so networks share programs by shape bucket:
 
-* arrays are zero-padded to powers of two (at least 16 units and 32 examples); masks built inside
-  the program from the true widths keep padded units out of softmax and the losses, and padded
-  examples out of J. Zero padding adds exact zeros to every sum;
-* networks shallower than the depth bucket (at least 4) are preceded by identity layers,
-  W = I, b = 0, identity activation: x·1 + 0 is exact, so they hand X on unchanged and pass dX back
-  unchanged;
+* each layer's width and the batch are zero-padded to powers of two (at least 16 units and 32
+  examples); masks built inside the program from the true widths keep padded units out of softmax
+  and the losses, and padded examples out of J. Zero padding adds exact zeros to every sum;
+* networks shallower than the depth bucket (at least 4, then powers of two) are followed by
+  identity layers, W = I, b = 0, identity activation, at the output's width (when that is at most
+  ``MAX_IDENTITY_WIDTH``): x·1 + 0 is exact, so they hand A_L to the loss unchanged and pass its
+  gradient back unchanged;
 * the activation and loss of each layer are chosen at run time by ``lax.switch``.
 
-So the numbers are those of the unpadded network, and the padded entries of the gradients are cut
-away. Everything passed in is a NumPy array, so a call costs one dispatch of the compiled program.
+So the numbers are those of the unpadded network, the padded entries of the gradients are cut
+away, and every network up to 16 units wide, 4 layers deep and 32 examples runs through one
+program. Everything passed in is a NumPy array, so a call costs one dispatch of that program.
 
-The one compilation that remains (about 1.1 s) is kept across processes when the environment
-variable ``CROSSCHECK_JAX_CACHE`` names a directory: JAX's persistent compilation cache, keyed by
-the program, JAX version and flags, so a stale entry is never used. The pytest plugin points it
-at pytest's cache directory unless it is already set; an empty value turns it off.
+Compilations are kept across processes when the environment variable ``CROSSCHECK_JAX_CACHE``
+names a directory: JAX's persistent compilation cache, keyed by the program, JAX version and
+flags, so a stale entry is never used. The pytest plugin points it at ``.crosscheck-cache/jax``
+under the pytest root unless it is already set; an empty value turns it off. The cache is used
+only where ``filelock`` is installed (the ``jax`` extra brings it): JAX then locks it, so that
+parallel workers never read a half-written entry.
 """
 
 import os
@@ -26,15 +29,20 @@ import os
 import jax
 
 jax.config.update("jax_enable_x64", True)  # before any array exists
-if os.environ.get("CROSSCHECK_JAX_CACHE"):
-    jax.config.update("jax_compilation_cache_dir", os.environ["CROSSCHECK_JAX_CACHE"])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # the default skips CPU programs
-    try:  # a size limit makes JAX lock the cache, so that parallel workers never read a half-written entry
+
+def _persistent_cache(directory: str) -> None:
+    try:
         import filelock  # noqa: F401
-        jax.config.update("jax_compilation_cache_max_size", 2**28)
     except ImportError:
-        pass
+        return
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # the default (1 s) skips most of ours
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    jax.config.update("jax_compilation_cache_max_size", 2**28)  # a size limit is what makes JAX lock the cache
+
+
+if os.environ.get("CROSSCHECK_JAX_CACHE"):
+    _persistent_cache(os.environ["CROSSCHECK_JAX_CACHE"])
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -92,30 +100,36 @@ LOSS_INDEX = {name: i for i, name in enumerate(LOSSES)}
 
 
 def _objective(Ws, bs, taps, X, Y, acts, loss, widths, m, r):
-    """J of the padded network. Ws, bs and taps are stacked over layers; widths[k] is the true
-    width of layer k, m the true batch. One scan step per layer: XLA compiles the layer once."""
-    w, mb = X.shape[1], X.shape[0]
-    masks = jnp.arange(w)[None, :] < widths[:, None]
-    example_mask = jnp.arange(mb) < m
-
-    def layer(A, step):
-        W, b, tap, act, mask = step
-        return lax.switch(act, list(ACTIVATIONS.values()), A @ W + b + tap, mask[None, :]), None
-
-    A, _ = lax.scan(layer, X, (Ws, bs, taps, acts, masks[1:]))
+    """J of the padded network. Ws, bs and taps hold one W, b and zero tap a layer (lists, or
+    arrays stacked over layers when every layer has the same bucket); widths[k] is the true width
+    of layer k, m the true batch."""
+    mask = lambda k, w: (jnp.arange(w) < widths[k])[None, :]  # noqa: E731
+    example_mask = jnp.arange(X.shape[0]) < m
+    layer = lambda A, W, b, tap, act, k: lax.switch(  # noqa: E731
+        act, list(ACTIVATIONS.values()), A @ W + b + tap, mask(k, W.shape[1]))
+    if isinstance(Ws, list):
+        A = X
+        for l, (W, b, tap) in enumerate(zip(Ws, bs, taps, strict=True), start=1):
+            A = layer(A, W, b, tap, acts[l - 1], l)
+    else:  # stacked: one scan step a layer, so XLA compiles the layer once (0.1 s less)
+        A, _ = lax.scan(lambda A, s: (layer(A, *s), None), X,
+                        (Ws, bs, taps, acts, jnp.arange(1, Ws.shape[0] + 1)))
     # padded examples are masked inside the loss too: their outputs may saturate (a = 1 exactly),
     # and a log's infinite slope times a zero cotangent would still be NaN
-    per_example = lax.switch(loss, list(LOSSES.values()), A, Y, masks[-1] & example_mask[:, None],
+    per_example = lax.switch(loss, list(LOSSES.values()), A, Y, mask(-1, A.shape[1]) & example_mask[:, None],
                              widths[-1].astype(X.dtype))
     return r * jnp.where(example_mask, per_example, 0.0).sum()
 
 
 _compiled = jax.jit(jax.value_and_grad(_objective, argnums=(0, 1, 2, 3)))
-"""One trace per padded shape (depth, width and batch buckets)."""
+"""One trace per padded shape: the tuple of layer buckets and the batch bucket."""
 
 
 MIN_WIDTH, MIN_BATCH, MIN_DEPTH = 16, 32, 4
 """The smallest buckets: every network up to these sizes shares one executable."""
+MAX_IDENTITY_WIDTH = 64
+"""Identity layers (W = I) are added only at output widths up to this bucket: wider, they would cost
+more than the compilation they save."""
 
 
 def _bucket(n: int, floor: int) -> int:
@@ -131,21 +145,22 @@ def _pad(a, rows, cols):
 def gradients(case, params, X, Y):
     sizes, m = case["sizes"], X.shape[0]
     L = len(sizes) - 1
-    depth, w, mb = _bucket(L, MIN_DEPTH), _bucket(max(sizes), MIN_WIDTH), _bucket(m, MIN_BATCH)
-    lead = depth - L  # identity layers in front of the network's own
-    Ws, bs = np.zeros((depth, w, w)), np.zeros((depth, 1, w))
-    Ws[:lead] = np.eye(w)
-    for l in range(1, L + 1):
-        Ws[lead + l - 1, : sizes[l - 1], : sizes[l]] = params[f"W{l}"]
-        bs[lead + l - 1, :, : sizes[l]] = params[f"b{l}"]
-    acts = [ACTIVATION_INDEX["identity"]] * lead + [ACTIVATION_INDEX[a] for a in case["activations"]]
+    w = [_bucket(n, MIN_WIDTH) for n in sizes]
+    mb = _bucket(m, MIN_BATCH)
+    depth = _bucket(L, MIN_DEPTH) if w[-1] <= MAX_IDENTITY_WIDTH else L
+    Ws = [_pad(params[f"W{l}"], w[l - 1], w[l]) for l in range(1, L + 1)] + [np.eye(w[-1])] * (depth - L)
+    bs = [_pad(params[f"b{l}"], 1, w[l]) for l in range(1, L + 1)] + [np.zeros((1, w[-1]))] * (depth - L)
+    acts = [ACTIVATION_INDEX[a] for a in case["activations"]] + [ACTIVATION_INDEX["identity"]] * (depth - L)
+    taps = [np.zeros((mb, W.shape[1])) for W in Ws]
+    if len(set(w)) == 1:  # one array a kind rather than one a layer: fewer transfers a call
+        Ws, bs, taps = np.stack(Ws), np.stack(bs), np.stack(taps)
     J, (dWs, dbs, dtaps, dX) = jax.device_get(_compiled(
-        Ws, bs, np.zeros((depth, mb, w)), _pad(X, mb, w), _pad(Y, mb, w), np.array(acts),
-        np.array(LOSS_INDEX[case["loss"]]), np.array([sizes[0]] * lead + list(sizes)), np.array(m),
+        Ws, bs, taps, _pad(X, mb, w[0]), _pad(Y, mb, w[-1]), np.array(acts),
+        np.array(LOSS_INDEX[case["loss"]]), np.array(list(sizes) + [sizes[-1]] * (depth - L)), np.array(m),
         np.array(1.0 / m if case["reduction"] == "mean" else 1.0)))
     out = {"loss": float(J), "dA0": dX[:m, : sizes[0]]}
     for l in range(1, L + 1):
-        out[f"dW{l}"] = dWs[lead + l - 1, : sizes[l - 1], : sizes[l]]
-        out[f"db{l}"] = dbs[lead + l - 1, :, : sizes[l]]
-        out[f"dZ{l}"] = dtaps[lead + l - 1, :m, : sizes[l]]
+        out[f"dW{l}"] = dWs[l - 1][: sizes[l - 1], : sizes[l]]
+        out[f"db{l}"] = dbs[l - 1][:, : sizes[l]]
+        out[f"dZ{l}"] = dtaps[l - 1][:m, : sizes[l]]
     return out

@@ -24,6 +24,7 @@ try:
     from reports import figures
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(f"the HTML report needs the 'report' extra (pip install -e '.[report]'): {exc}") from exc
+from crosscheck.check import DETAIL_MAX_ENTRIES
 from reports import environments
 from reports.data import Case, Results, dicts, load, number, summary, tensor_order
 
@@ -61,7 +62,7 @@ def render(results: Results, generated: str | None = None) -> str:
         failures=detailed,
         failure_groups=len(groups),
         more_failures=max(0, len(groups) - MAX_DETAILED),
-        max_heatmap_tensors=MAX_HEATMAP_TENSORS,
+        max_heatmap_tensors=MAX_HEATMAP_TENSORS, detail_max_entries=f"{DETAIL_MAX_ENTRIES:,}",
         histograms=_histograms(results),
         passing=sum(c.verdict == "pass" for c in results.cases),
         envcmp=environments.compare(results),
@@ -262,7 +263,8 @@ def _failure(results: Results, group: FailureGroup, n: int) -> dict:
         "n": n, "anchor": f"failure-{n}", "c": c, "count": group.count, "tests": sorted(group.tests),
         "case_json": json.dumps(c.case, indent=2, sort_keys=True), "layers": _layers(c.case, c.layer),
         "oracles": oracles, "rows": rows, "heatmaps": heatmaps, "pairs": [pair_rows[k] for k in sorted(pair_rows)],
-        "skipped": skipped, "diverging": diverging, "undrawn": diverging[len(heatmaps):] if heatmaps else [],
+        "skipped": skipped, "diverging": diverging,
+        "undrawn": [t for t in diverging if t not in {h["tensor"] for h in heatmaps}],
         "blobs": sorted(set(results.blobs.get((c.source, c.test), []))),
         "margin": c.pair_margin if c.verdict == "oracle_disagreement" else c.margin,
         "agree": sorted(o for o in oracles if (by.get((o, c.first_divergence)) or {}).get("passed")),

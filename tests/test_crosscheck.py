@@ -51,6 +51,8 @@ PINNED = {
     "sigmoid-bce-saturated": dict(sizes=[5, 7, 3], activations=["tanh", "sigmoid"], loss="bce", scale="large"),
     "width-one-deep": dict(sizes=[1, 1, 1, 1, 1], activations=["tanh", "elu", "gelu", "silu"], loss="half_sse",
                            scale="unit"),
+    "deeper-than-the-jax-depth-bucket": dict(sizes=[3, 5, 4, 6, 5, 4, 3], activations=["tanh", "relu", "sigmoid",
+                                             "elu", "softplus", "softmax"], loss="cross_entropy", scale="unit"),
     "batch-one": dict(sizes=[3, 4, 3], activations=["leaky_relu", "identity"], loss="hinge", scale="unit",
                       batch=1),
     "hidden-softmax": dict(sizes=[3, 5, 5, 2], activations=["softmax", "softplus", "sigmoid"], loss="mse",

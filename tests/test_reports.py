@@ -167,6 +167,22 @@ def test_red_report_shows_the_failures_and_where_they_start(results, red_html):
     assert_offline(html)
 
 
+def test_tensors_too_large_to_draw_are_named_not_drawn(tmp_path, monkeypatch):
+    # per-entry errors are kept only up to DETAIL_MAX_ENTRIES: a larger diverging tensor is named
+    monkeypatch.setattr(check, "DETAIL_MAX_ENTRIES", 6)
+    case, first = CASES[0]
+    result = check.check(problems.build({**BASE, **case}), sut.load(BUGGY), ORACLES)
+    assert result.first_divergence == first == "dZ2"
+    path = tmp_path / "r.jsonl"
+    path.write_text(line({"test": "t::big", "worker": None, "kind": "case", "env": "x", **result.to_json()}))
+    build_report([path], tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    note = html[html.index("not drawn: "):]
+    drawn = {m for m in re.findall(r"<h4>(d[A-Za-z]+\d+): \|SUT", html)}
+    assert drawn and first not in drawn  # dZ2 has 10 entries, over the cap of 6
+    assert note.startswith(f"not drawn: {first}") and all(t not in note.split("(")[0] for t in drawn)
+
+
 def test_failures_are_ordered_by_severity(results, tmp_path):
     """fail before oracle_disagreement before no_oracle; within a verdict, the larger margin first."""
     red = [r for r in results["red_records"] if r["kind"] == "case"]

@@ -53,7 +53,7 @@ def test_probed_finite_differences_equal_the_full_ones_at_every_probe(problem):
     probes = sampling.plan(problem.case, m)
     full, probed = fd.gradients(problem.case, params, X, Y), fd.probed(problem.case, params, X, Y, probes)
     S = tolerance.bounds({**problem.case, "layout": "rows"}, params, X, Y).S
-    fan_in = max(problem.case["sizes"]) + m + 2
+    fan_in = tolerance.probe_sums(problem.case, m)
     for key, p in probes.items():
         allowed = tolerance.probes_allowed(p, S[key], full[key], "float64", "float64", fan_in,
                                            fd.UNDERFLOW_GAIN, fd.UNDERFLOW_GAIN)
@@ -101,7 +101,7 @@ def test_the_direction_allowance_is_a_bound_not_a_blanket():
     probes = sampling.plan(CASE, 12)["dW3"]
     value = fd.gradients(CASE, params, X, Y)["dW3"]
     S = tolerance.bounds(CASE, params, X, Y).S["dW3"]
-    allowed = tolerance.probes_allowed(probes, S, value, "float64", "float64", 60)
+    allowed = tolerance.probes_allowed(probes, S, value, "float64", "float64", tolerance.probe_sums(CASE, 12))
     exact = probes.of(value)
     for factor, passes in [(0.99, True), (1.01, False)]:
         moved = exact.copy()
@@ -161,3 +161,22 @@ def test_probes_of_a_tensor_are_its_entries_then_its_direction(data):
     assert np.array_equal(values[:-1], a.reshape(-1)[p.entries])
     assert values[-1] == pytest.approx(float((p.direction * a).sum()), rel=1e-12)
     assert p.index(p.count - 1) == [] and p.index(0) == list(np.unravel_index(p.entries[0], p.shape))
+
+
+def test_probes_are_kept_out_of_recorded_values_and_full_counts(tmp_path, capsys):
+    from crosscheck.__main__ import main
+    result = check.check(problems.build(CASE), Sut("reference_impl:backprop", reference_impl.backprop, None),
+                         ["torch", "fd"], keep_values=True)
+    assert set(result.values) == {"torch"}  # fd's probes are not tensors: environments compare entries
+    results = tmp_path / "r.jsonl"
+    results.write_text(json.dumps({"kind": "case", **result.to_json()}) + "\n")
+    assert main(["summary", str(results), "--min-cases", "1", "--require-oracles", "torch,fd"]) == 1
+    out = capsys.readouterr().out
+    assert "fd 1 (1 probes only)" in out and "checked in full by every one of torch, fd: 0" in out
+    assert main(["summary", str(results), "--min-cases", "1", "--require-oracles", "torch"]) == 0
+
+
+def test_probe_values_of_the_wrong_length_are_named():
+    probes = sampling.plan(CASE, 12)["db1"]
+    c = compare_probes("db1", "fd", np.zeros((1, 48)), np.zeros(probes.count + 1), np.ones(probes.count + 1), probes)
+    assert not c.passed and f"expected ({probes.count},)" in c.problem
