@@ -1,11 +1,13 @@
 """A sampled check of a 1M-parameter MLP: time per phase and peak memory.
 
     OMP_NUM_THREADS=1 python benchmarks/large.py [--sizes 512,1024,512,10] [--batch 64] [--units 8]
-        [--dtype float64] [--results large.jsonl]
+        [--dtype float64] [--results large.jsonl] [--against-one-direction]
 
 The case carries ``"sample": {"units": k}`` (``crosscheck.sampling``): torch and JAX answer every
 entry, finite differences answer the probes. Peak memory is the process's maximum resident set
-(imports of torch and JAX included), from ``resource.getrusage``.
+(imports of torch and JAX included), from ``resource.getrusage``. ``--against-one-direction`` then
+times, on the same network, ``torch.autograd.gradcheck`` in fast mode and
+``jax.test_util.check_grads``: each checks one random projection of the gradient.
 """
 
 import argparse
@@ -28,6 +30,8 @@ def main():
     parser.add_argument("--oracles", default="torch,jax,fd")
     parser.add_argument("--sut", default="reference_impl:backprop")
     parser.add_argument("--results", help="append the case record here (for `python -m reports build`)")
+    parser.add_argument("--against-one-direction", action="store_true",
+                        help="also time gradcheck (fast mode) and check_grads on the same network")
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",")]
     case = {"sizes": sizes, "activations": ["tanh"] * (len(sizes) - 2) + ["softmax"], "loss": "cross_entropy",
@@ -59,10 +63,43 @@ def main():
     for c in result.comparisons:
         if c.checked and c.against in result.probed:
             print(f"  {c.tensor}: {c.checked}")
+    if args.against_one_direction:
+        one_direction(case, problem)
     if args.results:
         with open(args.results, "a") as f:
             f.write(json.dumps({"kind": "case", "test": "benchmarks/large.py", **result.to_json()},
                                sort_keys=True) + "\n")
+
+
+def one_direction(case, problem):
+    """gradcheck (fast mode) and check_grads on the same network: J of every W and b, float64."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+    from jax.test_util import check_grads
+
+    params, X, Y = problem.rows64()
+    L = len(case["sizes"]) - 1
+    names = [f"{t}{l}" for l in range(1, L + 1) for t in "Wb"]
+
+    def forward(P, X, Y, tanh, log_softmax):
+        A = X
+        for l in range(1, L + 1):
+            Z = A @ P[f"W{l}"] + P[f"b{l}"]
+            A = tanh(Z) if l < L else Z
+        return -(Y * log_softmax(A)).sum() / X.shape[0]
+
+    tensors = tuple(torch.tensor(params[n], requires_grad=True) for n in names)
+    tX, tY = torch.tensor(X), torch.tensor(Y)
+    start = time.perf_counter()
+    torch.autograd.gradcheck(lambda *t: forward(dict(zip(names, t, strict=True)), tX, tY, torch.tanh,
+                                                lambda z: torch.log_softmax(z, 1)), tensors, fast_mode=True)
+    print(f"torch.autograd.gradcheck, fast mode (one random projection): {time.perf_counter() - start:.2f} s")
+    jparams = {n: jnp.asarray(params[n]) for n in names}
+    start = time.perf_counter()
+    check_grads(lambda P: forward(P, jnp.asarray(X), jnp.asarray(Y), jnp.tanh,
+                                  lambda z: jax.nn.log_softmax(z, axis=1)), (jparams,), order=1, modes=("rev",))
+    print(f"jax.test_util.check_grads (rev, one random direction): {time.perf_counter() - start:.2f} s")
 
 
 if __name__ == "__main__":

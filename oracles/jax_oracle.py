@@ -3,13 +3,14 @@
 Compiling a new XLA program for every network (about 1.3 s for these programs) would cost far
 more than the check itself, so networks share programs by shape bucket:
 
-* each layer's width and the batch are zero-padded to powers of two (at least 16 units and 32
-  examples); masks built inside the program from the true widths keep padded units out of softmax
-  and the losses, and padded examples out of J. Zero padding adds exact zeros to every sum;
+* the widths and the batch are zero-padded to powers of two (at least 16 units and 32 examples):
+  every layer to the widest layer's bucket, unless that costs far more than the network itself
+  (``PADDING_FACTOR``), when each layer gets its own. Masks built inside the program from the true
+  widths keep padded units out of softmax and the losses, and padded examples out of J. Zero
+  padding adds exact zeros to every sum;
 * networks shallower than the depth bucket (at least 4, then powers of two) are followed by
-  identity layers, W = I, b = 0, identity activation, at the output's width (when that is at most
-  ``MAX_IDENTITY_WIDTH``): x·1 + 0 is exact, so they hand A_L to the loss unchanged and pass its
-  gradient back unchanged;
+  identity layers, W = I, b = 0, identity activation, at the output's width: x·1 + 0 is exact, so
+  they hand A_L to the loss unchanged and pass its gradient back unchanged;
 * the activation and loss of each layer are chosen at run time by ``lax.switch``.
 
 So the numbers are those of the unpadded network, the padded entries of the gradients are cut
@@ -127,9 +128,12 @@ _compiled = jax.jit(jax.value_and_grad(_objective, argnums=(0, 1, 2, 3)))
 
 MIN_WIDTH, MIN_BATCH, MIN_DEPTH = 16, 32, 4
 """The smallest buckets: every network up to these sizes shares one executable."""
+PADDING_FACTOR = 4
+"""Every layer is padded to the widest layer's bucket while that costs at most this many times the
+network's parameters (or 2^20 entries); beyond, each layer gets its own width bucket."""
 MAX_IDENTITY_WIDTH = 64
-"""Identity layers (W = I) are added only at output widths up to this bucket: wider, they would cost
-more than the compilation they save."""
+"""With per-layer buckets, identity layers (W = I) are added only at output widths up to this:
+wider, they would cost more than the compilation they save."""
 
 
 def _bucket(n: int, floor: int) -> int:
@@ -145,9 +149,13 @@ def _pad(a, rows, cols):
 def gradients(case, params, X, Y):
     sizes, m = case["sizes"], X.shape[0]
     L = len(sizes) - 1
-    w = [_bucket(n, MIN_WIDTH) for n in sizes]
-    mb = _bucket(m, MIN_BATCH)
-    depth = _bucket(L, MIN_DEPTH) if w[-1] <= MAX_IDENTITY_WIDTH else L
+    mb, depth = _bucket(m, MIN_BATCH), _bucket(L, MIN_DEPTH)
+    widest = _bucket(max(sizes), MIN_WIDTH)
+    if depth * widest**2 <= max(PADDING_FACTOR * sum(a.size for a in params.values()), 2**20):
+        w = [widest] * (L + 1)  # one width for every layer: the fewest programs
+    else:  # an unbalanced network (say 16384 -> 64 -> 10): each layer its own bucket
+        w = [_bucket(n, MIN_WIDTH) for n in sizes]
+        depth = depth if w[-1] <= MAX_IDENTITY_WIDTH else L
     Ws = [_pad(params[f"W{l}"], w[l - 1], w[l]) for l in range(1, L + 1)] + [np.eye(w[-1])] * (depth - L)
     bs = [_pad(params[f"b{l}"], 1, w[l]) for l in range(1, L + 1)] + [np.zeros((1, w[-1]))] * (depth - L)
     acts = [ACTIVATION_INDEX[a] for a in case["activations"]] + [ACTIVATION_INDEX["identity"]] * (depth - L)
