@@ -65,6 +65,24 @@ def test_the_jax_oracle_gives_the_same_answer_in_any_bucket(monkeypatch):
         assert (np.abs(small[key] - big[key]) <= tolerance.allowed(S[key], "float64", "float64")).all(), key
 
 
+def test_the_jax_oracle_pads_an_unbalanced_network_layer_by_layer(monkeypatch):
+    # padding every layer to 2048 units would cost 4 x 2048^2 entries for a 4k-parameter network
+    pytest.importorskip("jax", reason="jax is not installed")
+    from oracles import jax_oracle, torch_oracle
+    p = problems.build(dict(sizes=[2048, 2, 3], activations=["tanh", "softmax"], loss="cross_entropy", layout="rows",
+                            dtype="float64", reduction="mean", batch=5, seed=4, scale="unit"))
+    shapes = []
+    compiled = jax_oracle._compiled
+    monkeypatch.setattr(jax_oracle, "_compiled",
+                        lambda Ws, *rest: shapes.append([W.shape for W in Ws]) or compiled(Ws, *rest))
+    got = jax_oracle.gradients(p.case, *p.rows64())
+    assert shapes == [[(2048, 16), (16, 16), (16, 16), (16, 16)]]  # own buckets, then identity layers
+    want = torch_oracle.gradients(p.case, *p.rows64())
+    S = tolerance.bounds(p.case, *p.rows64()).S
+    for key in contract.backward_order(p.case):
+        assert (np.abs(got[key] - want[key]) <= tolerance.allowed(S[key], "float64", "float64")).all(), key
+
+
 @settings(max_examples=25, deadline=None)
 @given(problem=cs.problems(dtypes=("float64",)))
 def test_per_unit_weights_equal_per_entry_perturbation(problem):
