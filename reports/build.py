@@ -33,6 +33,8 @@ MAX_DETAILED = 50
 MAX_HEATMAP_TENSORS = 4
 """Diverging tensors drawn as heatmaps per failing case: the first one and the next three in backward order."""
 MAX_TABLE_ROWS = 10_000
+MAX_SAMPLED = 50
+"""Sampled cases whose probes are listed entry by entry; the rest are counted."""
 """Rows of the case table: every failing case first, then passing ones in a fixed order."""
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -67,6 +69,7 @@ def render(results: Results, generated: str | None = None) -> str:
         passing=sum(c.verdict == "pass" for c in results.cases),
         envcmp=environments.compare(results),
         mutants=_mutants(results),
+        sampled=_sampled(results),
         rows=rows,
         rows_total=total,
         multi_env=len(results.envs) > 1,
@@ -75,6 +78,24 @@ def render(results: Results, generated: str | None = None) -> str:
         generated=generated,
         unknown_kinds=sorted(results.unknown_kinds.items()),
     )
+
+
+def _sampled(results: Results) -> dict | None:
+    """What the probes of each sampled case checked (``crosscheck.sampling``), from its record."""
+    cases = [c for c in results.cases if isinstance(c.case, dict) and "sample" in c.case]
+    if not cases:
+        return None
+    shown = []
+    for c in cases[:MAX_SAMPLED]:
+        record = results.record(c)
+        probed = [compact(o) for o in record.get("probed") or []]
+        checked = {}
+        for x in dicts(record.get("comparisons")):
+            if x.get("checked") and compact(x.get("against")) in probed:
+                checked.setdefault(compact(x.get("tensor")), compact(x.get("checked")))
+        shown.append({"c": c, "probed": probed, "units": compact(c.case["sample"].get("units")),
+                      "tensors": [(t, checked[t]) for t in sorted(checked, key=tensor_order)]})
+    return {"total": len(cases), "shown": shown}
 
 
 def _jinja() -> Environment:

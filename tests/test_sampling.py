@@ -139,9 +139,11 @@ def test_the_report_states_the_entries_each_probe_checked(tmp_path):
     problem = problems.build(CASE)
     missed = next(j for j in range(24) if j not in sampling.units_of(CASE, 2))
     result = check.check(problem, shifted("dW2", (7, missed), 1e-4), ["torch", "fd"])
+    passing = check.check(problem, Sut("reference_impl:backprop", reference_impl.backprop, None), ["torch", "fd"])
     results = tmp_path / "sampled.jsonl"
-    results.write_text(json.dumps({"test": "t::sampled", "worker": None, "kind": "case", "env": "x",
-                                   **result.to_json()}, sort_keys=True) + "\n")
+    results.write_text("".join(json.dumps({"test": f"t::sampled{i}", "worker": None, "kind": "case", "env": "x",
+                                           **r.to_json()}, sort_keys=True) + "\n"
+                               for i, r in enumerate([result, passing])))
     out = tmp_path / "sampled.html"
     build_report([results], out)
     html = out.read_text()
@@ -149,6 +151,12 @@ def test_the_report_states_the_entries_each_probe_checked(tmp_path):
     units = [int(u) for u in sampling.units_of(CASE, 2)]
     assert f"the columns of units {units}" in html
     assert "along the random direction" in html
+    # every sampled case, passing ones too, lists what its probes covered, tensor by tensor
+    section = html[html.index('<section id="sampled">'):]
+    section = section[:section.index("</section>")]
+    assert section.count('<details class="sampled-case">') == 2
+    described = sampling.plan(CASE, 12)["dW2"].describe()
+    assert section.count(f"<tr><td>dW2</td><td>{described}</td></tr>") == 2
 
 
 @settings(max_examples=10, deadline=None)
