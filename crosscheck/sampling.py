@@ -8,8 +8,11 @@ probes, linear functionals of each gradient tensor (rows layout):
   db_l in those units' columns is probed (one complex-step pass per unit gives them all,
   ``oracles.finite_differences``), and one random feature of every example in dA0 (one pass in
   all: the examples are independent);
-* a direction: one random ±1 vector v over all entries of the tensor, probed as <v, dT>; it
-  reaches every entry, so a bug confined to entries the sample missed still moves it.
+* a direction: one random vector v over all entries of the tensor, each v_i standard normal,
+  probed as <v, dT>; it reaches every entry, so a bug confined to entries the sample missed still
+  moves it. Continuous weights, not ±1: errors of equal size (the same wrong term in every example)
+  would cancel under ±1 signs as often as the signs balance, and cancel exactly with probability 0
+  here.
 
 Oracles that are cheap on a large network (autograd) still answer in full and are compared entry
 by entry; an oracle that can probe (``Oracle.probes``) answers only the probes. The draw depends
@@ -31,14 +34,14 @@ KINDS = {"dZ": 0, "dW": 1, "db": 2, "dA": 3}
 
 @dataclass(frozen=True)
 class Probes:
-    """The probes of one gradient tensor (rows layout): some entries, then one ±1 direction."""
+    """The probes of one gradient tensor (rows layout): some entries, then one random direction."""
 
     tensor: str
     shape: tuple[int, ...]
     entries: np.ndarray
     """Flat indices (rows layout) of the entries probed one by one, ascending."""
     direction: np.ndarray
-    """±1 over every entry, in the tensor's shape."""
+    """Standard normal over every entry, in the tensor's shape."""
     units: tuple[int, ...] = ()
     """The sampled units whose columns the entries are (empty for dA0)."""
 
@@ -67,7 +70,7 @@ class Probes:
             where = f"units {list(self.units)}"
         else:
             where = f"units {list(self.units)} of every example"
-        return (f"{len(self.entries)} of {total} entries, {where}; and one random ±1 direction "
+        return (f"{len(self.entries)} of {total} entries, {where}; and one random Gaussian direction "
                 f"over all {total} entries")
 
 
@@ -86,7 +89,7 @@ def features_of(case: dict, m: int) -> np.ndarray:
 def _direction(case: dict, key: str, shape: tuple[int, ...]) -> np.ndarray:
     kind, l = key[:2], int(key[2:])
     rng = np.random.default_rng([case.get("seed", 0), l, KINDS[kind]])
-    return rng.choice(np.array([-1.0, 1.0]), size=shape)
+    return rng.standard_normal(size=shape)
 
 
 def plan(case: dict, m: int) -> dict[str, Probes]:

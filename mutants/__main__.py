@@ -1,4 +1,6 @@
-"""``python -m mutants [--cases N] [--json FILE]``: hunt every catalogue mutant and print the kill matrix."""
+"""``python -m mutants [--cases N] [--json FILE] [--oracles fd] [--sample-units K] [--widths MIN,MAX]``:
+hunt every catalogue mutant and print the kill matrix. ``--sample-units K --oracles fd --widths 17,64``
+hunts in wide networks checked by finite differences' probes alone (docs/sampling.md)."""
 
 import argparse
 import json
@@ -11,8 +13,15 @@ def main():
     parser = argparse.ArgumentParser(prog="python -m mutants", description=__doc__)
     parser.add_argument("--cases", type=int, default=150, help="cases to check per mutant")
     parser.add_argument("--json", help="also write the kill matrix as JSON lines (kind 'mutant') to this file")
+    parser.add_argument("--oracles", default=None, help="comma-separated oracles (default: all)")
+    parser.add_argument("--sample-units", type=int, default=None, help="make every case sampled, K units a layer")
+    parser.add_argument("--widths", default=None, help="MIN,MAX units a layer (default: the strategy's)")
     args = parser.parse_args()
-    kills = [hunt(m, args.cases) for m in CATALOGUE]
+    names = args.oracles.split(",") if args.oracles else None
+    widths = tuple(int(n) for n in args.widths.split(",")) if args.widths else None
+    if widths is not None and len(widths) != 2:
+        parser.error(f"--widths takes MIN,MAX, got {args.widths!r}")
+    kills = [hunt(m, args.cases, names, args.sample_units, widths) for m in CATALOGUE]
     print("| mutant | bug class | cases that killed it | first kill at case | first diverging tensor | "
           "every kill localized | caught by |")
     print("|---|---|---|---|---|---|---|")

@@ -49,8 +49,19 @@ class Kill:
         return {"kind": "mutant", **asdict(self), "killed": self.killed, "localized": self.localized}
 
 
-def hunt(mutant: Mutant, max_cases: int | None = None, oracle_names=None) -> Kill:
-    """Check ``max_cases`` generated cases against the mutant; every kill must be localized."""
+def hunt(mutant: Mutant, max_cases: int | None = None, oracle_names=None, sample_units: int | None = None,
+         widths: tuple[int, int] | None = None) -> Kill:
+    """Check ``max_cases`` generated cases against the mutant; every kill must be localized.
+
+    ``sample_units`` makes every case a sampled one (``crosscheck.sampling``): with
+    ``oracle_names=["fd"]`` the mutant then meets finite differences' probes alone. ``widths``
+    (min, max) draws wider networks than the strategy's default (never narrower than the mutant
+    needs).
+    """
+    reveals = dict(mutant.reveals)
+    if widths is not None:
+        reveals["min_width"] = max(widths[0], reveals.get("min_width", 1))
+        reveals["max_width"] = max(widths[1], reveals["min_width"])
     sut = Sut(mutant.spec, mutant.sut, None)
     kill = Kill(mutant.name, mutant.bug_class, 0, 0)
 
@@ -73,7 +84,7 @@ def hunt(mutant: Mutant, max_cases: int | None = None, oracle_names=None) -> Kil
                       phases=[Phase.generate], database=None, deadline=None,
                       suppress_health_check=list(HealthCheck))
     try:
-        find(strategies.problems(**mutant.reveals), observe, settings=budget)
+        find(strategies.problems(**reveals, sample_units=sample_units), observe, settings=budget)
     except NoSuchExample:
         pass
     return kill
