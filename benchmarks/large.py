@@ -50,7 +50,7 @@ def main():
     done = time.perf_counter()
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    probes = sum(c.total for c in result.comparisons if c.against in result.probed)
+    probes = sum(c.total for c in result.comparisons if c.against in result.probed and c.tensor != "loss")
     entries = sum(c.total for c in result.comparisons if c.against not in result.probed and c.tensor != "loss")
     print(f"network {sizes}, batch {args.batch}, {args.dtype}, {params:,} parameters, {args.units} units a layer")
     print(f"verdict: {result.verdict}; worst margin {max(c.margin for c in result.comparisons):.3g}")

@@ -1,5 +1,6 @@
 """Summarise a soak's results file: verdicts and the largest margin (error / allowed) per dtype and
-oracle, i.e. how close the correct implementation came to a false alarm.
+oracle, i.e. how close the correct implementation came to a false alarm. Comparisons against a
+sampled case's probes are listed apart, as "ORACLE (probes)".
 
     python benchmarks/soak_margins.py soak.jsonl
 """
@@ -19,7 +20,7 @@ def main(paths):
                 continue
             verdicts[(r["case"]["dtype"], r["verdict"])] += 1
             for c in r["comparisons"] + r["oracle_pairs"]:
-                key = (r["case"]["dtype"], c["against"])
+                key = (r["case"]["dtype"], c["against"] + (" (probes)" if c.get("checked") else ""))
                 worst[key] = max(worst[key], float(c["margin"]))
     print("| dtype | verdicts |")
     print("|---|---|")

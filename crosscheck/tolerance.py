@@ -84,12 +84,13 @@ def allowed(S: np.ndarray, dtype_a: str, dtype_b: str, gain_a: float = 1.0, gain
 
 
 def probe_sums(case: dict, m: int) -> int:
-    """K for ``probes_allowed``: the terms of all the sums a direction's complex step goes through.
+    """K for ``probes_allowed``: the terms of the sums a direction's complex step goes through.
 
-    Forming the direction on Z_l (n_{l-1} terms), each later layer's product (n_l), the loss over
-    the n_L outputs, the m examples: at most sum(sizes) + m, plus 2 for the last additions.
+    Forming the direction on Z_l (n_{l-1} terms), each later layer's product (n_l terms) and at
+    most one more sum over that layer's units (a softmax's normaliser, a loss over the outputs),
+    then the m examples: at most 2 sum(sizes) + m, plus 2 for the last additions.
     """
-    return sum(case["sizes"]) + m + 2
+    return 2 * sum(case["sizes"]) + m + 2
 
 
 def probes_allowed(probes, S: np.ndarray, full: np.ndarray, dtype_a: str, dtype_b: str, fan_in: int,
@@ -110,6 +111,10 @@ def probes_allowed(probes, S: np.ndarray, full: np.ndarray, dtype_a: str, dtype_
       (``bounds``: S_dW >= m |A|^T |dZ|, S_dZ >= |dZ|, and likewise).
 
     So allowed(<v, dT>) = sum |v_i| allowed_i + gamma_N sum |v_i| |full_i| + gamma_K sum |v_i| S_i.
+    The last term is the largest in practice (K is a few hundred, and S_i is counted in units of
+    float64's u where allowed_i is in the case's), so a direction allows about K/2 times what its
+    entries' allowances add up to: it finds errors spread over many entries, and the probed
+    entries find the ones concentrated in a few.
     """
     per_entry = allowed(S, dtype_a, dtype_b, gain_a, gain_b).reshape(-1)
     v = np.abs(probes.direction).reshape(-1)

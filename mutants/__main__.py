@@ -7,6 +7,7 @@ import json
 
 from mutants.catalogue import CATALOGUE
 from mutants.kill import hunt
+from oracles import ORACLES
 
 
 def main():
@@ -17,11 +18,21 @@ def main():
     parser.add_argument("--sample-units", type=int, default=None, help="make every case sampled, K units a layer")
     parser.add_argument("--widths", default=None, help="MIN,MAX units a layer (default: the strategy's)")
     args = parser.parse_args()
-    names = args.oracles.split(",") if args.oracles else None
-    widths = tuple(int(n) for n in args.widths.split(",")) if args.widths else None
-    if widths is not None and len(widths) != 2:
-        parser.error(f"--widths takes MIN,MAX, got {args.widths!r}")
+    names = [n.strip() for n in args.oracles.split(",") if n.strip()] if args.oracles else None
+    if names is not None and (not names or any(n not in ORACLES for n in names)):
+        parser.error(f"--oracles {args.oracles!r}: valid names are {', '.join(ORACLES)}")
+    if args.sample_units is not None and args.sample_units < 1:
+        parser.error(f"--sample-units must be at least 1, got {args.sample_units}")
+    widths = None
+    if args.widths:
+        try:
+            widths = tuple(int(n) for n in args.widths.split(","))
+        except ValueError:
+            widths = ()
+        if len(widths) != 2 or not 1 <= widths[0] <= widths[1]:
+            parser.error(f"--widths takes MIN,MAX with 1 <= MIN <= MAX, got {args.widths!r}")
     kills = [hunt(m, args.cases, names, args.sample_units, widths) for m in CATALOGUE]
+    options = {"oracles": names, "sample_units": args.sample_units, "widths": widths, "cases_per_mutant": args.cases}
     print("| mutant | bug class | cases that killed it | first kill at case | first diverging tensor | "
           "every kill localized | caught by |")
     print("|---|---|---|---|---|---|---|")
@@ -32,7 +43,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             for k in kills:
-                f.write(json.dumps(k.to_json(), sort_keys=True) + "\n")
+                f.write(json.dumps({**k.to_json(), "hunt": options}, sort_keys=True) + "\n")
     return 0 if all(k.localized for k in kills) else 1
 
 

@@ -193,14 +193,16 @@ CATALOGUE = [
            "db summed over the units instead of the examples",
            mutant("bias_grad", lambda self, rows, dZ: dZ.sum(axis=1 if rows else 0, keepdims=True)),
            output("db"), {"min_batch": 2}),
+    # every layer's dW comes back transposed: it shows in the output layer first, unless that dW is
+    # zero (a hinge loss of 0 makes dZ_L = 0) and so equal to its transpose; then in a layer below
     Mutant("dW_transposed", "dW transposed",
            "dW = dZ^T A_{l-1} in the rows layout (the transpose of the right answer)",
            mutant("weight_grad", lambda self, rows, A_prev, dZ: dZ.T @ A_prev if rows else dZ @ A_prev.T),
-           output("dW"), {"layouts": ("rows",), "min_width": 2}),
+           every_layer("dW"), {"layouts": ("rows",), "min_width": 2}),
     Mutant("dW_columns_uses_rows_formula", "dW wrong in one layout only",
            "the columns layout computes dW with the rows formula A_{l-1} dZ^T, so it comes back transposed",
            mutant("weight_grad", lambda self, rows, A_prev, dZ: A_prev.T @ dZ if rows else A_prev @ dZ.T),
-           output("dW"), {"layouts": ("columns",), "min_width": 2}),
+           every_layer("dW"), {"layouts": ("columns",), "min_width": 2}),
     Mutant("dA_through_dW", "dA propagated with the wrong weights",
            "dA_{l-1} = dZ_l dW_l^T: the gradient dW where the weights W belong",
            mutant("input_grad", lambda self, rows, W, dW, dZ: dZ @ dW.T if rows else dW.T @ dZ),

@@ -33,9 +33,9 @@ MAX_DETAILED = 50
 MAX_HEATMAP_TENSORS = 4
 """Diverging tensors drawn as heatmaps per failing case: the first one and the next three in backward order."""
 MAX_TABLE_ROWS = 10_000
+"""Rows of the case table: every failing case first, then passing ones in a fixed order."""
 MAX_SAMPLED = 50
 """Sampled cases whose probes are listed entry by entry; the rest are counted."""
-"""Rows of the case table: every failing case first, then passing ones in a fixed order."""
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -88,12 +88,12 @@ def _sampled(results: Results) -> dict | None:
     shown = []
     for c in cases[:MAX_SAMPLED]:
         record = results.record(c)
-        probed = [compact(o) for o in record.get("probed") or []]
+        probed = _probed(record)
         checked = {}
         for x in dicts(record.get("comparisons")):
             if x.get("checked") and compact(x.get("against")) in probed:
                 checked.setdefault(compact(x.get("tensor")), compact(x.get("checked")))
-        shown.append({"c": c, "probed": probed, "units": compact(c.case["sample"].get("units")),
+        shown.append({"c": c, "probed": probed, "units": _units(c.case),
                       "tensors": [(t, checked[t]) for t in sorted(checked, key=tensor_order)]})
     return {"total": len(cases), "shown": shown}
 
@@ -289,8 +289,20 @@ def _failure(results: Results, group: FailureGroup, n: int) -> dict:
         "blobs": sorted(set(results.blobs.get((c.source, c.test), []))),
         "margin": c.pair_margin if c.verdict == "oracle_disagreement" else c.margin,
         "agree": sorted(o for o in oracles if (by.get((o, c.first_divergence)) or {}).get("passed")),
-        "probed": [compact(o) for o in record.get("probed") or []],
+        "probed": _probed(record), "units": _units(c.case),
     }
+
+
+def _probed(record: dict) -> list[str]:
+    """The oracles that answered probes only: a record's ``probed`` list (anything else is none)."""
+    probed = record.get("probed")
+    return [compact(o) for o in probed if isinstance(o, str)] if isinstance(probed, list) else []
+
+
+def _units(case: dict) -> str:
+    """A sampled case's units a layer, as text (a dash where ``sample`` is not the contract's dict)."""
+    sample = case.get("sample")
+    return compact(sample.get("units")) if isinstance(sample, dict) else "—"
 
 
 # --- passing margins, cases, mutants -------------------------------------------------------------

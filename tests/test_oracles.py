@@ -57,7 +57,7 @@ def test_the_jax_oracle_gives_the_same_answer_in_any_bucket(monkeypatch):
     small = jax_oracle.gradients(p.case, *p.rows64())
     monkeypatch.setattr(jax_oracle, "MIN_WIDTH", 64)
     monkeypatch.setattr(jax_oracle, "MIN_BATCH", 64)
-    monkeypatch.setattr(jax_oracle, "MIN_DEPTH", 8)  # six identity layers in front instead of two
+    monkeypatch.setattr(jax_oracle, "MIN_DEPTH", 8)  # six identity layers after the output instead of two
     big = jax_oracle.gradients(p.case, *p.rows64())
     assert set(big) == set(small) and all(np.shape(big[k]) == np.shape(small[k]) for k in small)
     S = tolerance.bounds(p.case, *p.rows64()).S

@@ -294,7 +294,16 @@ def hostile_records(results) -> list[dict]:
     passing = json.loads(json.dumps(next(x for x in results["red_records"] if x.get("verdict") == "pass")))
     passing["env"], passing["case"]["dtype"] = HOSTILE, HOSTILE
     passing["comparisons"][0]["against"] = HOSTILE
-    return [r, passing,
+    # sampled records with hostile strings, and with fields of the wrong type
+    sampled = json.loads(json.dumps(r))
+    sampled["case"]["sample"] = {"units": HOSTILE}
+    sampled["probed"] = [HOSTILE, 5]
+    for c in sampled["comparisons"]:
+        c["against"], c["checked"] = HOSTILE, HOSTILE
+    odd = [json.loads(json.dumps(r)) for _ in range(3)]
+    for x, sample, probed in zip(odd, (3, [1], None), (5, "fd", {"fd": 1}), strict=True):
+        x["case"]["sample"], x["probed"] = sample, probed
+    return [r, passing, sampled, *odd,
             {"kind": "blob", "test": HOSTILE, "blob": HOSTILE, "worker": None},
             {"kind": "run", "env": HOSTILE, "python": HOSTILE, "platform": HOSTILE, "versions": {"numpy": HOSTILE},
              "hypothesis_profile": HOSTILE, "hypothesis_seed": HOSTILE, "oracles": [HOSTILE], "duration": 1.0},

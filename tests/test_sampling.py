@@ -111,14 +111,24 @@ def test_a_bug_in_a_sampled_entry_is_located_at_its_index():
     assert c.worst_index == [4, unit]
 
 
-def test_the_direction_allowance_is_a_bound_not_a_blanket():
-    # a difference just beyond a direction's allowance fails, just within it passes
+def test_the_direction_allowance_is_the_documented_formula_and_a_bound():
+    # allowed(<v, dT>) = sum |v| allowed_i + gamma_N sum |v| |full| + gamma_K sum |v| S_i (docs/sampling.md),
+    # with K = 2 sum(sizes) + m + 2; a difference just beyond it fails, just within it passes
     problem = problems.build(CASE)
     params, X, Y = problem.rows64()
     probes = sampling.plan(CASE, 12)["dW3"]
     value = fd.gradients(CASE, params, X, Y)["dW3"]
     S = tolerance.bounds(CASE, params, X, Y).S["dW3"]
-    allowed = tolerance.probes_allowed(probes, S, value, "float64", "float64", tolerance.probe_sums(CASE, 12))
+    K = tolerance.probe_sums(CASE, 12)
+    assert K == 2 * (30 + 48 + 24 + 5) + 12 + 2
+    allowed = tolerance.probes_allowed(probes, S, value, "float32", "float64", K)
+    per_entry = tolerance.allowed(S, "float32", "float64")
+    v, u, N = np.abs(probes.direction), 2.0**-53, value.size
+    terms = [(v * per_entry).sum(), N * u / (1 - N * u) * (v * np.abs(value)).sum(),
+             K * u / (1 - K * u) * (v * S[0]).sum()]
+    assert all(t > 0 for t in terms)
+    assert allowed[-1] == pytest.approx(sum(terms), rel=1e-12)
+    assert np.array_equal(allowed[:-1], per_entry.reshape(-1)[probes.entries])
     exact = probes.of(value)
     for factor, passes in [(0.99, True), (1.01, False)]:
         moved = exact.copy()
