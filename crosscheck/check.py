@@ -262,7 +262,7 @@ def _differences(first, second, already):
 
 def _fmt_index(index, checked=None):
     if checked and not index:
-        return "(along the random direction)"
+        return f"({sampling.ALONG_DIRECTION})"
     return "(" + ", ".join(str(i) for i in index) + ")"
 
 

@@ -50,17 +50,25 @@ def _index(flat: int, shape: tuple[int, ...]) -> list[int]:
     return [int(i) for i in np.unravel_index(flat, shape)] if shape else []
 
 
+def _misfit(value: np.ndarray, shape: tuple[int, ...], expected_dtype: str | None) -> str | None:
+    """Why ``value`` cannot be compared entry by entry: its shape, then its dtype (None if it can).
+
+    Such a failure has no finite margin: it is as far from agreeing as a result can be.
+    """
+    if value.shape != shape:
+        return f"shape {value.shape} != expected {shape}"
+    if expected_dtype is not None and value.dtype != np.dtype(expected_dtype):
+        return f"dtype {value.dtype} != expected {expected_dtype}"
+    return None
+
+
 def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
             expected_dtype: str | None = None) -> Comparison:
     """Compare ``value`` (SUT or oracle) with ``reference`` entry by entry within ``allowed``."""
     value, reference = np.asarray(value), np.asarray(reference)
-    # a shape or dtype failure has no finite margin: it is as far from agreeing as a result can be
-    if value.shape != reference.shape:
-        return Comparison(tensor, against, False, problem=f"shape {value.shape} != expected {reference.shape}",
-                          margin=float("inf"))
-    if expected_dtype is not None and value.dtype != np.dtype(expected_dtype):
-        return Comparison(tensor, against, False, problem=f"dtype {value.dtype} != expected {expected_dtype}",
-                          margin=float("inf"))
+    problem = _misfit(value, reference.shape, expected_dtype)
+    if problem:
+        return Comparison(tensor, against, False, problem=problem, margin=float("inf"))
     v = value.astype(np.float64, copy=False).reshape(-1)
     ref = reference.reshape(-1)
     allowed = np.broadcast_to(np.asarray(allowed, np.float64), value.shape).reshape(-1)
@@ -96,17 +104,11 @@ def compare_probes(tensor: str, against: str, value: np.ndarray, probed: np.ndar
                    probes, expected_dtype: str | None = None) -> Comparison:
     """Compare a full tensor ``value`` with another computation's ``probes`` of it (``probed``, one value a
     probe; ``crosscheck.sampling``), each within its ``allowed``."""
-    value = np.asarray(value)
-    if value.shape != probes.shape:
-        return Comparison(tensor, against, False, problem=f"shape {value.shape} != expected {probes.shape}",
-                          margin=float("inf"), checked=probes.describe())
-    if expected_dtype is not None and value.dtype != np.dtype(expected_dtype):
-        return Comparison(tensor, against, False, problem=f"dtype {value.dtype} != expected {expected_dtype}",
-                          margin=float("inf"), checked=probes.describe())
-    probed = np.asarray(probed, np.float64)
-    if probed.shape != (probes.count,):
-        return Comparison(tensor, against, False, problem=f"{probed.shape} probe values != expected ({probes.count},)",
-                          margin=float("inf"), checked=probes.describe())
+    value, probed = np.asarray(value), np.asarray(probed, np.float64)
+    problem = _misfit(value, probes.shape, expected_dtype) or (
+        f"{probed.shape} probe values != expected ({probes.count},)" if probed.shape != (probes.count,) else None)
+    if problem:
+        return Comparison(tensor, against, False, problem=problem, margin=float("inf"), checked=probes.describe())
     c = compare(tensor, against, probes.of(value), probed, allowed)
     c.max_abs_index, c.max_rel_index, c.worst_index = (
         probes.index(i[0]) for i in (c.max_abs_index, c.max_rel_index, c.worst_index))

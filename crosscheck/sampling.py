@@ -28,6 +28,8 @@ import numpy as np
 
 from crosscheck import contract
 
+ALONG_DIRECTION = "along the random direction"
+"""How messages and the report name the direction's probe (its index is [])."""
 KINDS = {"dZ": 0, "dW": 1, "db": 2, "dA": 3}
 """Tensor kind -> a stream number, so that each tensor's direction is drawn independently."""
 

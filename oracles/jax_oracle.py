@@ -31,6 +31,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)  # before any array exists
 
+
 def _persistent_cache(directory: str) -> None:
     try:
         import filelock  # noqa: F401

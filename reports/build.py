@@ -25,6 +25,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(f"the HTML report needs the 'report' extra (pip install -e '.[report]'): {exc}") from exc
 from crosscheck.check import DETAIL_MAX_ENTRIES
+from crosscheck.sampling import ALONG_DIRECTION
 from reports import environments
 from reports.data import Case, Results, dicts, load, number, summary, tensor_order
 
@@ -197,7 +198,7 @@ def _axes(tensor: str) -> str:
 
 def _where(index, checked) -> str:
     """' at (i, j)'; for a sampled comparison (``checked``), index [] is the probe along the direction."""
-    return " along the random direction" if checked and not index else at(index)
+    return f" {ALONG_DIRECTION}" if checked and not index else at(index)
 
 
 def _cell(c: dict | None) -> dict | None:
