@@ -17,6 +17,8 @@ import time
 
 START = time.perf_counter()
 
+import baselines  # noqa: E402  (benchmarks/baselines.py)
+
 from crosscheck import check, problems, sut  # noqa: E402
 
 
@@ -64,41 +66,23 @@ def main():
         if c.checked and c.against in result.probed:
             print(f"  {c.tensor}: {c.checked}")
     if args.against_one_direction:
-        one_direction(case, problem)
+        one_direction(problem)
     if args.results:
         with open(args.results, "a") as f:
             f.write(json.dumps({"kind": "case", "test": "benchmarks/large.py", **result.to_json()},
                                sort_keys=True) + "\n")
 
 
-def one_direction(case, problem):
+def one_direction(problem):
     """gradcheck (fast mode) and check_grads on the same network: J of every W and b, float64."""
-    import jax
-    import jax.numpy as jnp
-    import torch
-    from jax.test_util import check_grads
-
     params, X, Y = problem.rows64()
-    L = len(case["sizes"]) - 1
-    names = [f"{t}{l}" for l in range(1, L + 1) for t in "Wb"]
-
-    def forward(P, X, Y, tanh, log_softmax):
-        A = X
-        for l in range(1, L + 1):
-            Z = A @ P[f"W{l}"] + P[f"b{l}"]
-            A = tanh(Z) if l < L else Z
-        return -(Y * log_softmax(A)).sum() / X.shape[0]
-
-    tensors = tuple(torch.tensor(params[n], requires_grad=True) for n in names)
-    tX, tY = torch.tensor(X), torch.tensor(Y)
+    gradcheck = baselines.torch_gradcheck(params, X, Y)
     start = time.perf_counter()
-    torch.autograd.gradcheck(lambda *t: forward(dict(zip(names, t, strict=True)), tX, tY, torch.tanh,
-                                                lambda z: torch.log_softmax(z, 1)), tensors, fast_mode=True)
+    gradcheck(True)
     print(f"torch.autograd.gradcheck, fast mode (one random projection): {time.perf_counter() - start:.2f} s")
-    jparams = {n: jnp.asarray(params[n]) for n in names}
+    check_grads = baselines.jax_check_grads(params, X, Y)
     start = time.perf_counter()
-    check_grads(lambda P: forward(P, jnp.asarray(X), jnp.asarray(Y), jnp.tanh,
-                                  lambda z: jax.nn.log_softmax(z, axis=1)), (jparams,), order=1, modes=("rev",))
+    check_grads()
     print(f"jax.test_util.check_grads (rev, one random direction): {time.perf_counter() - start:.2f} s")
 
 

@@ -11,6 +11,7 @@ import argparse
 import statistics
 import time
 
+import baselines  # benchmarks/baselines.py: gradcheck and check_grads on the same net
 import numpy as np
 
 from crosscheck import contract, problems, sampling, sut
@@ -39,10 +40,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    import jax
-    import jax.numpy as jnp
     import torch
-    from jax.test_util import check_grads
 
     torch.set_num_threads(1)
     p = problems.build(CASE)
@@ -71,36 +69,13 @@ def main():
         lambda: fd.gradients(CASE, params, X, Y, weights="per_entry"), repeat=max(1, args.repeat // 10),
         accuracy=relative_error(fd.gradients(CASE, params, X, Y, weights="per_entry"), reference))
 
-    # torch's gradcheck on the same function of the same parameters
-    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    tX, tY = torch.tensor(X), torch.tensor(Y)
-    names = sorted(t)
-
-    def loss(*tensors):
-        P = dict(zip(names, tensors, strict=True))
-        A = tX
-        for l, act in enumerate(CASE["activations"], start=1):
-            Z = A @ P[f"W{l}"] + P[f"b{l}"]
-            A = torch.tanh(Z) if act == "tanh" else Z
-        return torch.nn.functional.cross_entropy(A, tY)
-
-    inputs = tuple(t[k] for k in names)
-    row("torch.autograd.gradcheck, slow mode (full Jacobian)",
-        lambda: torch.autograd.gradcheck(loss, inputs, fast_mode=False), repeat=max(1, args.repeat // 10))
-    row("torch.autograd.gradcheck, fast mode (one random projection)",
-        lambda: torch.autograd.gradcheck(loss, inputs, fast_mode=True))
-
-    jparams = {k: jnp.asarray(v) for k, v in params.items()}
-
-    def jloss(P):
-        A = jnp.asarray(X)
-        for l, act in enumerate(CASE["activations"], start=1):
-            Z = A @ P[f"W{l}"] + P[f"b{l}"]
-            A = jnp.tanh(Z) if act == "tanh" else Z
-        return -(jnp.asarray(Y) * jax.nn.log_softmax(A, axis=1)).sum(1).mean()
-
-    row("jax.test_util.check_grads (rev, order 1, one random direction)",
-        lambda: check_grads(jloss, (jparams,), order=1, modes=("rev",)))
+    # gradcheck and check_grads on the same function of the same parameters
+    gradcheck = baselines.torch_gradcheck(params, X, Y)
+    row("torch.autograd.gradcheck, slow mode (full Jacobian)", lambda: gradcheck(False),
+        repeat=max(1, args.repeat // 10))
+    row("torch.autograd.gradcheck, fast mode (one random projection)", lambda: gradcheck(True))
+    check_grads = baselines.jax_check_grads(params, X, Y)
+    row("jax.test_util.check_grads (rev, order 1, one random direction)", check_grads)
 
     print(f"net {CASE['sizes']}, batch {CASE['batch']}, float64, {n_params} parameters; median of "
           f"{args.repeat} (slow rows: {max(1, args.repeat // 10)}), one thread\n")
