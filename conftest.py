@@ -5,6 +5,7 @@ dev       the default elsewhere: quick, still randomized
 thorough  the soak: 10,000 cases per cross-check test
 mutation  the test command of mutation testing: deterministic and short (30 cases per test)
 drift     the nox verify sessions: deterministic, 25 cases per test, the same cases in every environment
+hostile   the hostile-SUT tests (tests/test_hostile.py): deterministic, 6 cases per test
 Pick one with --hypothesis-profile NAME or HYPOTHESIS_PROFILE=NAME.
 """
 
@@ -23,4 +24,5 @@ settings.register_profile(
 )
 settings.register_profile("mutation", parent=settings.get_profile("ci"), max_examples=30)
 settings.register_profile("drift", parent=settings.get_profile("ci"), max_examples=25)
+settings.register_profile("hostile", parent=settings.get_profile("ci"), max_examples=6)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))

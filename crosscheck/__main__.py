@@ -2,11 +2,13 @@
 
 ``python -m crosscheck reproduce --sut SPEC 'CASE_JSON'`` rebuilds a case's arrays from its JSON
 (the seed makes them exact), runs the SUT and every oracle, and prints the same report the test
-printed; exit status 0 on pass, 1 otherwise.
+printed; exit status 0 on pass, 1 otherwise, 2 for a case that is not valid.
 
 ``python -m crosscheck summary RESULTS.jsonl [--sut SPEC] [--min-cases N] [--require-oracles torch,jax,fd]``
-counts verdicts and oracle runs in a results file; exit status 1 if any case failed, or if fewer
-than N cases were checked in full (every entry, not a sampled case's probes) by every required oracle.
+counts verdicts and oracle runs in a results file (and in the part files a killed run left beside
+it); exit status 1 if the run is incomplete or failed, if any case failed, or if fewer than N
+cases were checked in full (every entry, not a sampled case's probes) by every required oracle.
+Unsupported cases, and shrink and replay re-runs of a failing example, never count.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import json
 import sys
 from collections import Counter
 
-from crosscheck import check, problems, sut
+from crosscheck import boundary, check, contract, problems, results, sut
 from oracles import ORACLES
+
+MAX_ELEMENTS = 10_000_000
+"""reproduce refuses a case whose arrays hold more entries than this, unless --max-elements says more."""
 
 
 def main(argv=None) -> int:
@@ -28,6 +33,12 @@ def main(argv=None) -> int:
     rep.add_argument("--sut", default=sut.DEFAULT, help="pkg.module:func or path/to/file.py:func")
     rep.add_argument("--oracles", default=",".join(ORACLES), help="comma-separated oracle names")
     rep.add_argument("--json", action="store_true", help="print the result record as JSON instead")
+    rep.add_argument("--isolation", default="process", choices=sut.ISOLATION,
+                     help="run the SUT in a child process (default) or in this one")
+    rep.add_argument("--case-timeout", type=float, default=boundary.DEFAULT_TIMEOUT, help="seconds")
+    rep.add_argument("--case-memory", type=float, default=boundary.DEFAULT_MEMORY_MB, help="MiB")
+    rep.add_argument("--max-elements", type=int, default=MAX_ELEMENTS,
+                     help="refuse cases whose arrays hold more entries (default %(default)s)")
     summ = commands.add_parser("summary", help="count the verdicts in results files")
     summ.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
     summ.add_argument("--min-cases", type=int, default=0, help="fail unless this many cases ran every required oracle")
@@ -35,47 +46,95 @@ def main(argv=None) -> int:
     summ.add_argument("--sut", default=None, help="count only the cases of this SUT spec")
     args = parser.parse_args(argv)
     if args.command == "summary":
+        for path in args.results:
+            try:
+                open(path, "rb").close()
+            except OSError as exc:
+                parser.error(f"cannot read {path}: {exc.strerror}")
         return _summary(args)
 
-    text = open(args.case[1:]).read() if args.case.startswith("@") else args.case
-    try:
-        case = json.loads(text)
-        problem = problems.build(case)
-        loaded = sut.load(args.sut)
-    except (json.JSONDecodeError, ValueError) as exc:
-        parser.error(str(exc))
     names = [n.strip() for n in args.oracles.split(",") if n.strip()]
     unknown = [n for n in names if n not in ORACLES]
-    if unknown:
-        parser.error(f"unknown oracles {unknown}; valid: {', '.join(ORACLES)}")
-    result = check.check(problem, loaded, names)
+    if unknown or not names:
+        parser.error(f"unknown oracles {unknown or 'none given'}; valid: {', '.join(ORACLES)}")
+    try:
+        text = open(args.case[1:]).read() if args.case.startswith("@") else args.case
+    except OSError as exc:
+        parser.error(f"cannot read the case file {args.case[1:]!r}: {exc.strerror}")
+    try:
+        case = json.loads(text)
+        _validate(case, args.max_elements)
+        problem = problems.build(case)
+    except json.JSONDecodeError as exc:
+        parser.error(f"the case is not valid JSON: {exc}")
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        loaded = sut.load(args.sut, args.isolation, args.case_timeout, args.case_memory)
+    except sut.SutLoadError as exc:
+        parser.error(str(exc))
+    try:
+        result = check.check(problem, loaded, names)
+    finally:
+        loaded.close()
     print(json.dumps(result.to_json(), indent=2, sort_keys=True) if args.json else result.message())
     return 1 if result.failed else 0
 
 
+def _validate(case, max_elements: int) -> None:
+    """Raise ValueError naming what is wrong with a case before anything is allocated."""
+    contract.validate_case(case)
+    for key in ("batch", "seed"):
+        value = case.get(key)
+        if value is None:
+            raise contract.ContractError(f"a generated case needs key {key!r}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise contract.ContractError(f"case[{key!r}] must be an integer, got {value!r}")
+    if case["batch"] < 1:
+        raise contract.ContractError(f"case['batch'] must be >= 1, got {case['batch']}")
+    if not 0 <= case["seed"] < 2**64:
+        raise contract.ContractError(f"case['seed'] must be in [0, 2**64), got {case['seed']}")
+    sizes, m = case["sizes"], case["batch"]
+    entries = sum(a * b + b for a, b in zip(sizes, sizes[1:])) + m * (sizes[0] + sizes[-1] + 2 * sum(sizes[1:]))
+    if entries > max_elements:
+        raise contract.ContractError(
+            f"case sizes {sizes} with batch {m} need about {entries:,} array entries "
+            f"(~{entries * 8 / 2**30:.1f} GiB per copy), more than --max-elements {max_elements:,}")
+
+
 def _summary(args) -> int:
-    records = [json.loads(line) for path in args.results for line in open(path) if line.strip()]
-    records = [r for r in records if r.get("kind", "case") == "case" and args.sut in (None, r["sut"])]
-    verdicts = Counter(r["verdict"] for r in records)
-    ran = Counter(name for r in records for name, s in r["oracles"].items() if s["ran"])
-    probed = Counter(name for r in records for name in r.get("probed", []))
+    read = results.read(args.results)
+    records = results.cases(read.records, args.sut)
+    generated = [r for r in records if r.get("phase") in (None, "generate", "explicit")]
+    verdicts = results.counts(records)
+    ran = Counter(name for r in generated for name, s in r.get("oracles", {}).items() if s.get("ran"))
+    probed = Counter(name for r in generated for name in r.get("probed", []))
     required = [n.strip() for n in args.require_oracles.split(",") if n.strip()]
+    judged = [r for r in generated if r.get("verdict") in check.CHECKED]
     # a sampled case's probes check some entries: only full answers count towards --min-cases
     full = sum(all(r["oracles"].get(n, {}).get("ran") and n not in r.get("probed", []) for n in required)
-               for r in records)
-    print(f"{len(records)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())))
+               for r in judged)
+    reruns = len(records) - len(generated)
+    print(f"{len(generated)} cases: " + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
+          + (f" (and {reruns} shrink/replay re-runs, not counted)" if reruns else ""))
     print("oracle runs: " + ", ".join(f"{n} {c}" + (f" ({probed[n]} probes only)" if probed[n] else "")
                                       for n, c in sorted(ran.items())))
+    print(f"cases checked: {len(judged)} (unsupported, crashed and timed-out cases are not checked)")
     if required:
         print(f"cases checked in full by every one of {', '.join(required)}: {full}")
+    status = 0
+    for f in read.files:
+        if not f.ok:
+            print(f.headline())
+            status = 1
     failing = sum(verdicts[v] for v in check.FAILING)
     if failing:
         print(f"{failing} failing case(s)")
-        return 1
-    if full < args.min_cases:
+        status = 1
+    if len(judged) < args.min_cases or full < args.min_cases:
         print(f"fewer than {args.min_cases} cases were checked by every required oracle")
-        return 1
-    return 0
+        status = 1
+    return status
 
 
 if __name__ == "__main__":

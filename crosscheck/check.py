@@ -3,13 +3,17 @@
 Verdicts
 --------
 pass                 the SUT agrees with every oracle, and the oracles with each other
-fail                 the SUT disagrees with the oracles (or crashed, or broke the contract)
+fail                 the SUT disagrees with the oracles (or raised, changed its inputs, or broke the contract)
 unsupported          the SUT raised NotImplementedError: counted apart, never as a pass
+timeout              the SUT did not answer within the time limit (its process was killed)
+crashed              the SUT's process died: an exit, a signal such as SIGSEGV, or the memory limit
+oracle_error         an oracle raised: a fault of the harness, never a pass
 oracle_disagreement  two oracles disagree with each other: a finding about the oracles, not the SUT
 no_oracle            no oracle could run: never a silent pass
 
-The first divergence is judged in backward order: the loss (a forward mismatch is the root
-cause), then dZ_L, dW_L, db_L, dZ_{L-1}, ... and dA0.
+The SUT is called first (``crosscheck.boundary``, the one place user code runs); the oracles run
+only for a case it answers. The first divergence is judged in backward order: the loss (a forward
+mismatch is the root cause), then dZ_L, dW_L, db_L, dZ_{L-1}, ... and dA0.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import shlex
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -29,9 +33,13 @@ from crosscheck.problems import Problem
 from crosscheck.sut import Sut
 from oracles import ORACLES
 
-VERDICTS = ("pass", "fail", "unsupported", "oracle_disagreement", "no_oracle")
-FAILING = ("fail", "oracle_disagreement", "no_oracle")
+VERDICTS = ("pass", "fail", "unsupported", "timeout", "crashed", "oracle_error", "oracle_disagreement", "no_oracle")
+FAILING = ("fail", "timeout", "crashed", "oracle_error", "oracle_disagreement", "no_oracle")
 """The verdicts that fail a test, most severe first."""
+ABORTING = ("timeout", "crashed")
+"""Verdicts that cost a whole time limit or a process: recorded once, never re-run by a shrinker."""
+CHECKED = ("pass", "fail", "oracle_error", "oracle_disagreement")
+"""Verdicts of a case the SUT answered and the harness judged: what counts as checked."""
 PROBED = "probed"
 """The key that marks an oracle's answer as probes only (``run_oracles``)."""
 DETAIL_MAX_ENTRIES = 1 << 14
@@ -49,19 +57,28 @@ class CaseResult:
     comparisons: list[Comparison] = field(default_factory=list)
     oracle_pairs: list[Comparison] = field(default_factory=list)
     oracles: dict[str, dict] = field(default_factory=dict)
-    """name -> {'ran': bool, 'reason': str, 'seconds': float}."""
+    """name -> {'ran': bool, 'reason': str, 'seconds': float, 'error': bool}; 'error' marks an oracle
+    that raised, as opposed to one whose framework is not installed."""
     seconds: float = 0.0
     probed: list[str] = field(default_factory=list)
     """The oracles that answered only the probes of a sampled case (``crosscheck.sampling``)."""
     values: dict | None = None
     """Each oracle's answer (rows layout), when asked for: see ``check(keep_values=True)``."""
+    extra_keys: list[str] = field(default_factory=list)
+    """Keys the SUT returned that the contract does not name: ignored, listed here."""
+    output: str = ""
+    """What the SUT printed last before a crash or timeout, or where it raised."""
+    sut_seconds: float = 0.0
+    """The SUT's two calls, on its side of the boundary."""
 
     @property
     def failed(self) -> bool:
         return self.verdict in FAILING
 
     def reproduce(self) -> str:
-        return f"python -m crosscheck reproduce --sut {self.sut} '{json.dumps(self.case, sort_keys=True)}'"
+        """The shell command that re-runs this case (quoted for a POSIX shell)."""
+        return (f"python -m crosscheck reproduce --sut {shlex.quote(self.sut)} "
+                f"{shlex.quote(json.dumps(self.case, sort_keys=True))}")
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -106,8 +123,8 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None):
             else:
                 answers[name] = oracle.gradients(problem.case, params, X, Y)
             status[name] = {"ran": True, "reason": "", "seconds": time.perf_counter() - start}
-        except Exception as exc:
-            status[name] = {"ran": False, "reason": f"raised {type(exc).__name__}: {exc}",
+        except Exception as exc:  # an oracle that raises is a fault, not an absent framework
+            status[name] = {"ran": False, "error": True, "reason": f"raised {type(exc).__name__}: {exc}",
                             "seconds": time.perf_counter() - start}
     return answers, status
 
@@ -144,7 +161,7 @@ def _rounded(array: np.ndarray) -> list:
 
 
 def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> CaseResult:
-    """Run the SUT and the oracles on one problem and judge the SUT.
+    """Run the SUT, then the oracles, on one problem and judge the SUT.
 
     ``keep_values`` stores every oracle's answer in the result (rows layout, full precision), for
     comparing environments.
@@ -155,6 +172,18 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
     result = CaseResult(case=case, sut=sut.spec, verdict="pass")
     m = contract.batch_size(case, problem.X)
     order = contract.backward_order(case)
+
+    outcome = sut.call(case, problem.params, problem.X, problem.Y)
+    result.sut_seconds, result.extra_keys, result.output = outcome.seconds, outcome.extra_keys, outcome.output
+    if outcome.kind != "answered":
+        result.verdict = {"unsupported": "unsupported", "timeout": "timeout", "crashed": "crashed"}.get(
+            outcome.kind, "fail")
+        result.problems = [outcome.message]
+        if outcome.kind == "mutated":
+            result.first_divergence = "answer"
+        result.seconds = time.perf_counter() - start
+        return result
+    first, raw = outcome.first, outcome.second
 
     rows = problem.rows64()
     probes = sampling.plan(case, m) if "sample" in case else None
@@ -171,26 +200,6 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
                                                 gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain,
                                                 probes=probes, fan_in=fan_in)
 
-    try:
-        # called twice on fresh copies: state kept between calls shows in the second answer
-        first = _call(sut, problem)
-        raw = _call(sut, problem, inputs_must_survive=True)
-    except _MutatedInputs as exc:
-        result.verdict, result.problems = "fail", [str(exc)]
-        result.first_divergence = "answer"
-        result.seconds = time.perf_counter() - start
-        return result
-    except NotImplementedError as exc:
-        result.verdict = "unsupported"
-        result.problems.append(f"NotImplementedError: {exc}")
-        result.seconds = time.perf_counter() - start
-        return result
-    except Exception as exc:
-        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        result.verdict, result.problems = "fail", [f"SUT raised {tb}"]
-        result.seconds = time.perf_counter() - start
-        return result
-
     problems = list(contract.check_answer(case, raw, m))
     problems += _differences(first, raw, {key for key, _ in problems})
     result.problems = [p for _, p in problems]
@@ -200,6 +209,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
         sut_rows = contract.to_rows(case, {k: v for k, v in usable.items() if k != "loss"})
         if "loss" in usable:
             sut_rows["loss"] = usable["loss"]
+
         def against_each(detail=False):
             return [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
                                      gain_b=ORACLES[name].underflow_gain, detail=detail, probes=probes,
@@ -215,7 +225,11 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
                                 for k, v in ans.items()} for name, ans in answers.items() if not ans.get(PROBED)}
 
     failed_keys = {c.tensor for c in result.comparisons if not c.passed} | {key for key, _ in problems}
-    if not answers:
+    errors = {n: s for n, s in result.oracles.items() if s.get("error")}
+    if errors:
+        result.verdict = "oracle_error"
+        result.problems += [f"oracle {n} {s['reason']}" for n, s in errors.items()]
+    elif not answers:
         result.verdict = "no_oracle"
         result.problems.append("no oracle ran: " + "; ".join(f"{n}: {s['reason']}" for n, s in result.oracles.items()))
     elif any(not c.passed for c in result.oracle_pairs):
@@ -230,32 +244,20 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
     return result
 
 
-class _MutatedInputs(Exception):
-    pass
-
-
-def _call(sut: Sut, problem: Problem, inputs_must_survive=False):
-    params = {k: v.copy() for k, v in problem.params.items()}
-    X, Y = problem.X.copy(), problem.Y.copy()
-    answer = sut.backprop(problem.case, params, X, Y)
-    if inputs_must_survive:
-        for name, before, after in [("X", problem.X, X), ("Y", problem.Y, Y)] + [
-                (k, problem.params[k], params.get(k)) for k in problem.params]:
-            if after is None or not np.array_equal(before, after):
-                raise _MutatedInputs(f"the SUT changed its input {name} in place")
-    return answer
-
-
 def _differences(first, second, already):
-    """(key, problem) for every tensor that differs between two calls with the same inputs."""
+    """(key, problem) for every contract tensor that differs between two calls with the same inputs."""
     if not (isinstance(first, dict) and isinstance(second, dict)):
         return []
     out = []
     for key in second:
         if key in already or key not in first:
             continue
-        a, b = np.asarray(first[key]), np.asarray(second[key])
-        if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+        try:
+            a, b = np.asarray(first[key], np.float64), np.asarray(second[key], np.float64)
+            same = a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+        except (TypeError, ValueError):
+            continue  # not numbers: check_answer has said so
+        if not same:
             out.append((key, f"{key} differs between two calls with the same inputs: state kept between calls?"))
     return out
 
@@ -280,8 +282,17 @@ def describe(c: Comparison, indent="    ") -> list[str]:
         f"{indent}  greatest relative difference: {c.max_rel:.3g} at index {_fmt_index(c.max_rel_index, c.checked)} "
         f"(up to {c.max_rel_allowed:.3g} allowed)",
         f"{indent}  worst margin (error / allowed): {c.margin:.3g} at index {_fmt_index(c.worst_index, c.checked)}: "
-        f"SUT {c.worst_value:.10g}, oracle {c.worst_reference:.10g}",
+        f"{_pair(c.worst_value, c.worst_reference)}",
     ] + ([f"{indent}  checked: {c.checked}"] if c.checked else [])
+
+
+def _pair(value: float, reference: float) -> str:
+    """Both numbers with the fewest digits (10 at least) that tell them apart."""
+    for digits in range(10, 18):
+        a, b = f"{value:.{digits}g}", f"{reference:.{digits}g}"
+        if a != b:
+            break
+    return f"SUT {a}, oracle {b}"
 
 
 def _message(r: CaseResult) -> str:
@@ -289,21 +300,32 @@ def _message(r: CaseResult) -> str:
     head = {
         "pass": "PASS",
         "unsupported": "UNSUPPORTED (the SUT raised NotImplementedError)",
+        "timeout": "TIMEOUT: the SUT did not answer in time",
+        "crashed": "CRASHED: the SUT's process died",
+        "oracle_error": "ORACLE ERROR: an oracle raised (a fault of the harness, not a verdict on the SUT)",
         "no_oracle": "NO ORACLE RAN: nothing was verified",
         "oracle_disagreement": "ORACLE DISAGREEMENT: the oracles disagree among themselves (not a verdict on the SUT)",
         "fail": "FAIL",
     }[r.verdict]
     lines = [f"backprop-crosscheck: {head}"]
-    if r.first_divergence == "loss":
+    gradients_differ = any(not c.passed and c.tensor != "loss" for c in r.comparisons)
+    if r.first_divergence == "loss" and not gradients_differ and len(r.problems) == 0:
+        lines.append("  forward only: the loss differs, every gradient agrees (the loss J of the forward pass is wrong)")
+    elif r.first_divergence == "loss":
         lines.append("  first divergence: the loss J itself (forward pass): the root cause is in the forward pass")
     elif r.first_divergence == "answer":
-        lines.append("  the SUT's answer breaks the contract")
+        lines.append("  the SUT broke the contract")
     elif r.first_divergence:
         lines.append(f"  first diverging tensor in backward order: {r.first_divergence} (layer {r.layer})")
     lines.append(f"  case: sizes {case['sizes']}, activations {case['activations']}, loss {case['loss']}, "
                  f"layout {case['layout']}, {case['dtype']}, reduction {case['reduction']}, "
                  f"batch {case.get('batch')}, scale {case.get('scale')}")
     lines += [f"  problem: {p}" for p in r.problems]
+    if r.output:
+        lines.append("  the SUT's last output:")
+        lines += [f"    | {line}" for line in r.output.splitlines()]
+    if r.extra_keys:
+        lines.append(f"  ignored keys the contract does not name: {', '.join(r.extra_keys)}")
     if r.first_divergence and r.first_divergence != "answer":
         for c in r.comparisons:
             if c.tensor == r.first_divergence:

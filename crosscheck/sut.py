@@ -1,4 +1,10 @@
-"""Loading a system under test from ``pkg.module:func`` or ``path/to/file.py:func``."""
+"""Loading a system under test from ``pkg.module:func`` or ``path/to/file.py:func``.
+
+``load`` gives a ``Sut`` whose calls go through ``crosscheck.boundary``: by default the SUT is
+imported and called in a child process (``isolation="process"``), so this process never imports
+user code; ``isolation="none"`` imports and calls it here, faster and unprotected. A ``Sut`` built
+from a callable (the mutant catalogue, tests) is always called in process.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,13 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from crosscheck import contract
+from crosscheck import boundary, contract
 
 DEFAULT = "reference_impl:backprop"
+ISOLATION = ("process", "none")
 
 
 class SutLoadError(ValueError):
@@ -21,14 +28,39 @@ class SutLoadError(ValueError):
 @dataclass(frozen=True)
 class Sut:
     spec: str
-    backprop: Callable
+    backprop: Callable | None
+    """The callable, when the SUT lives in this process; None when it lives in a child process."""
     supports: dict | None
+    child: boundary.Child | None = field(default=None, compare=False)
 
     def supported(self, key: str) -> tuple[str, ...]:
         return contract.supported(self.supports, key)
 
+    @property
+    def isolated(self) -> bool:
+        return self.child is not None
+
+    def call(self, case: dict, params: dict, X, Y) -> boundary.Outcome:
+        """The SUT's two answers on one case (``crosscheck.boundary``), wherever it lives."""
+        if self.child is not None:
+            return self.child.call(case, params, X, Y)
+        return boundary.call_twice(self.backprop, case, params, X, Y)
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.close()
+
 
 def _module_from_file(path: Path):
+    """Import a file; one inside a package (a folder with __init__.py) is imported as part of it,
+    so its relative imports work."""
+    package_root, parts = path.parent, [path.stem]
+    while (package_root / "__init__.py").is_file():
+        parts.insert(0, package_root.name)
+        package_root = package_root.parent
+    if len(parts) > 1:
+        sys.path.insert(0, str(package_root))
+        return importlib.import_module(".".join(parts))
     name = f"_crosscheck_sut_{path.stem}"
     # the file's own folder first, so it can import modules that sit beside it
     sys.path.insert(0, str(path.parent))
@@ -39,8 +71,28 @@ def _module_from_file(path: Path):
     return module
 
 
-def load(spec: str = DEFAULT) -> Sut:
-    """Import the SUT's callable; its ``supports`` dict may sit on the callable or its module."""
+def validate_supports(spec: str, supports) -> None:
+    """Raise SutLoadError naming the first key or name of ``supports`` that is not valid."""
+    if supports is None:
+        return
+    if not isinstance(supports, dict):
+        raise SutLoadError(f"--sut {spec!r}: supports must be a dict, got {type(supports).__name__}")
+    for key, names in supports.items():
+        if key not in contract.SUPPORT_KEYS:
+            raise SutLoadError(f"--sut {spec!r}: supports has unknown key {key!r}; "
+                               f"valid: {', '.join(contract.SUPPORT_KEYS)}")
+        if isinstance(names, str) or not hasattr(names, "__iter__"):
+            raise SutLoadError(f"--sut {spec!r}: supports[{key!r}] must be a list of names, got {names!r}")
+        try:
+            chosen = contract.supported(supports, key)
+        except contract.ContractError as exc:
+            raise SutLoadError(f"--sut {spec!r}: {exc}") from None
+        if not chosen:
+            raise SutLoadError(f"--sut {spec!r}: supports[{key!r}] is empty: no case could be generated")
+
+
+def load_here(spec: str = DEFAULT) -> Sut:
+    """Import the SUT's callable into this process; its ``supports`` dict may sit on the callable or its module."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
         raise SutLoadError(f"--sut must look like 'pkg.module:func' or 'path/to/file.py:func', got {spec!r}")
@@ -54,16 +106,33 @@ def load(spec: str = DEFAULT) -> Sut:
             module = importlib.import_module(target)
     except SutLoadError:
         raise
-    except Exception as exc:
-        raise SutLoadError(f"--sut {spec!r}: importing {target!r} failed: {type(exc).__name__}: {exc}") from exc
+    except BaseException as exc:  # noqa: BLE001  (a SystemExit at import is a load error too)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise SutLoadError(f"--sut {spec!r}: importing {target!r} failed: {type(exc).__name__}: {exc}") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise SutLoadError(f"--sut {spec!r}: {target!r} has no callable {attr!r}")
     supports = getattr(fn, "supports", None) or getattr(module, "supports", None)
-    if supports is not None:
-        for key in supports:
-            if key not in contract.SUPPORT_KEYS:
-                raise SutLoadError(f"--sut {spec!r}: supports has unknown key {key!r}; "
-                                   f"valid: {', '.join(contract.SUPPORT_KEYS)}")
-            contract.supported(supports, key)
-    return Sut(spec, fn, supports)
+    validate_supports(spec, supports)
+    return Sut(spec, fn, dict(supports) if supports is not None else None)
+
+
+def load(spec: str = DEFAULT, isolation: str = "process", timeout: float = boundary.DEFAULT_TIMEOUT,
+         memory_mb: float = boundary.DEFAULT_MEMORY_MB) -> Sut:
+    """Load the SUT for checking: in a child process (the default) or, with ``isolation="none"``, here.
+
+    Raises SutLoadError with the reason (a missing file, a failed import, a bad ``supports``, an
+    import that hangs or crashes) either way.
+    """
+    if isolation not in ISOLATION:
+        raise SutLoadError(f"isolation must be one of {', '.join(ISOLATION)}, got {isolation!r}")
+    if isolation == "none":
+        return load_here(spec)
+    child = boundary.Child(spec, timeout=timeout, memory_mb=memory_mb)
+    try:
+        child.start()
+    except boundary.SutLoadFailed as exc:
+        raise SutLoadError(str(exc)) from None
+    validate_supports(spec, child.supports)
+    return Sut(spec, None, child.supports, child)

@@ -116,5 +116,8 @@ def test_a_sut_file_with_a_bad_supports_key_is_rejected(tmp_path):
 def test_a_sut_loads_from_a_file_with_its_supports(tmp_path):
     path = tmp_path / "mine.py"
     path.write_text("supports = {'dtypes': ['float64']}\ndef backprop(case, params, X, Y):\n    return {}\n")
-    sut = load(f"{path}:backprop")
-    assert sut.supported("dtypes") == ("float64",) and callable(sut.backprop)
+    sut = load(f"{path}:backprop")  # in its own process: this one never imports it
+    assert sut.supported("dtypes") == ("float64",) and sut.isolated and sut.backprop is None
+    sut.close()
+    here = load(f"{path}:backprop", isolation="none")
+    assert here.supported("dtypes") == ("float64",) and callable(here.backprop) and not here.isolated

@@ -229,4 +229,4 @@ def test_a_sut_that_changes_its_inputs_in_place_fails():
         return out
     result = check.check(problems.build(CASE), fake(backprop))
     assert result.verdict == "fail"
-    assert "the SUT changed its input W1 in place" in result.message()
+    assert "the SUT changed its input params['W1'] in place" in result.message()

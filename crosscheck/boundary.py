@@ -1,0 +1,371 @@
+"""The one place a SUT is called: in this process, or in a child process with time and memory limits.
+
+Nothing else in the harness calls user code. A call is always two calls with the same inputs
+(state kept between calls shows in the second answer), each on fresh deep copies of the case,
+params, X and Y, with the first answer copied before the second call (a SUT that reuses its
+output buffers cannot make the two answers one object). A change to any input is a named
+failure. Only the contract's keys come back; extra keys are listed by name.
+
+Isolation (the default) runs the SUT in a child process started with ``python -m
+crosscheck.boundary``, a fresh interpreter (never a fork of a process that has loaded torch's or
+JAX's threads). The child loads the SUT once and answers calls over a socket; the parent waits
+with a deadline and watches the child's resident memory. A hang, an exit, a segfault or a memory
+blow-up costs that one call: the child is killed or reaped, the outcome says what happened (with
+the exit status or signal and the last lines the SUT printed), and the next call starts a new child.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+OUTCOMES = ("answered", "unsupported", "raised", "mutated", "timeout", "crashed")
+DEFAULT_TIMEOUT = 60.0
+"""Seconds for one case (both calls): far above what a correct SUT needs on the strategies' sizes
+(the slowest example SUT, a per-example Python loop, takes about 20 ms on the largest default case)."""
+DEFAULT_MEMORY_MB = 4096
+"""Resident memory the SUT's process may hold (an address-space limit would break JAX)."""
+LOAD_TIMEOUT = 120.0
+"""Seconds to import the SUT in its child process (a SUT may import torch)."""
+OUTPUT_TAIL_LINES = 12
+POLL = 0.05
+
+
+@dataclass
+class Outcome:
+    """What happened when the SUT was called twice on one case."""
+
+    kind: str
+    """One of OUTCOMES."""
+    first: dict | None = None
+    second: dict | None = None
+    message: str = ""
+    extra_keys: list[str] = field(default_factory=list)
+    """Keys of the answer that the contract does not name: ignored, listed once."""
+    output: str = ""
+    """The last lines the SUT's process printed (crashes and timeouts)."""
+    seconds: float = 0.0
+
+
+def answer_keys(case: dict, m: int) -> list[str]:
+    """The keys of an answer the harness compares: the loss and every contract gradient."""
+    from crosscheck import contract
+
+    return ["loss", *contract.gradient_shapes(case, m)]
+
+
+class _Opaque:
+    """Stands for an answer value that cannot cross the process boundary (cannot be pickled)."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+    def __repr__(self):
+        return f"<unpicklable {self.type_name}>"
+
+
+def _own(answer, keys: list[str]):
+    """A copy of the answer's contract keys that no later call of the SUT can change."""
+    if not isinstance(answer, dict):
+        return answer, []
+    out = {}
+    for key in keys:
+        if key in answer:
+            value = answer[key]
+            out[key] = value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
+    extra = sorted(str(k) for k in answer if k not in keys)
+    return out, extra
+
+
+def _mutation(name: str, before, after) -> str | None:
+    """How ``after`` differs from ``before`` (an input the SUT was handed), or None."""
+    if isinstance(before, np.ndarray):
+        if not isinstance(after, np.ndarray) or after.shape != before.shape or after.dtype != before.dtype:
+            return f"the SUT replaced or reshaped its input {name} in place"
+        if not np.array_equal(before, after, equal_nan=True):
+            return f"the SUT changed its input {name} in place"
+        return None
+    if isinstance(before, dict):
+        if not isinstance(after, dict):
+            return f"the SUT replaced its input {name}"
+        for key in before:
+            if key not in after:
+                return f"the SUT removed {name}[{key!r}] from its input"
+            problem = _mutation(f"{name}[{key!r}]", before[key], after[key])
+            if problem:
+                return problem
+        added = [k for k in after if k not in before]
+        if added:
+            return f"the SUT added {name}[{added[0]!r}] to its input"
+        return None
+    if isinstance(before, (list, tuple)):
+        if type(after) is not type(before) or len(after) != len(before):
+            return f"the SUT changed its input {name} in place ({before!r} -> {after!r})"
+        for i, (a, b) in enumerate(zip(before, after, strict=True)):
+            problem = _mutation(f"{name}[{i}]", a, b)
+            if problem:
+                return problem
+        return None
+    if type(after) is not type(before) or after != before:
+        return f"the SUT changed its input {name} in place ({before!r} -> {after!r})"
+    return None
+
+
+def call_twice(fn, case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Outcome:
+    """Call ``fn`` twice on fresh copies and say what happened (runs where the SUT lives)."""
+    start = time.perf_counter()
+    m = X.shape[1] if case.get("layout") == "columns" else X.shape[0]
+    keys = answer_keys(case, m)
+    pristine = (copy.deepcopy(case), {k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
+    answers, extra = [], []
+    for _ in range(2):
+        given = (copy.deepcopy(case), {k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
+        try:
+            raw = fn(*given)
+        except NotImplementedError as exc:
+            return Outcome("unsupported", message=f"NotImplementedError: {exc}", seconds=time.perf_counter() - start)
+        except SystemExit as exc:
+            return Outcome("crashed", message=f"the SUT called sys.exit({exc.code!r})",
+                           seconds=time.perf_counter() - start)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001  (whatever the SUT raises is its verdict)
+            tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            where = [line for line in tb if line.startswith("  File ")]
+            return Outcome("raised", message=f"SUT raised {type(exc).__name__}: {exc}",
+                           output="".join(where[-3:] + tb[-1:]).rstrip(), seconds=time.perf_counter() - start)
+        for name, before, after in zip(("case", "params", "X", "Y"), pristine, given, strict=True):
+            problem = _mutation(name, before, after)
+            if problem:
+                return Outcome("mutated", message=problem, seconds=time.perf_counter() - start)
+        owned, extra = _own(raw, keys)
+        answers.append(owned)
+    return Outcome("answered", answers[0], answers[1], extra_keys=extra, seconds=time.perf_counter() - start)
+
+
+def _picklable(outcome: Outcome) -> Outcome:
+    """Replace answer values that cannot be pickled by a stand-in naming their type."""
+    for answer in (outcome.first, outcome.second):
+        if isinstance(answer, dict):
+            for key, value in answer.items():
+                try:
+                    pickle.dumps(value)
+                except Exception:  # noqa: BLE001
+                    answer[key] = _Opaque(type(value).__name__)
+    if outcome.first is not None and not isinstance(outcome.first, dict):
+        try:
+            pickle.dumps(outcome.first)
+        except Exception:  # noqa: BLE001
+            outcome.first = outcome.second = _Opaque(type(outcome.first).__name__)
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# the child process
+
+
+def _orphan_watch() -> None:
+    """End the child when its parent dies (a killed run must not leave a spinning SUT behind)."""
+    parent = os.getppid()
+    try:  # Linux: the kernel sends SIGKILL when the parent goes
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001
+        pass
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _serve(fd: int, spec: str) -> None:
+    import faulthandler
+
+    faulthandler.enable()  # a segfault prints the SUT's Python stack into the output tail
+    _orphan_watch()
+    conn = Connection(fd)
+    from crosscheck import sut as _sut
+
+    try:
+        loaded = _sut.load_here(spec)
+    except Exception as exc:  # noqa: BLE001
+        conn.send(("error", str(exc)))
+        return
+    conn.send(("ready", loaded.supports))
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        case, params, X, Y = request
+        conn.send(("outcome", _picklable(call_twice(loaded.backprop, case, params, X, Y))))
+
+
+# ---------------------------------------------------------------------------------------------
+# the parent's side
+
+
+class SutLoadFailed(Exception):
+    """The SUT could not be loaded in its child process (the message says why)."""
+
+
+def _signal_name(rc: int) -> str:
+    try:
+        return signal.Signals(-rc).name
+    except ValueError:
+        return f"signal {-rc}"
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class Child:
+    """A SUT loaded in its own process: ``supports`` once loaded, ``call`` per case.
+
+    The process starts on first use and again after a call that killed it; the log of what it
+    printed is truncated at each call, so a crash shows the lines of its own case.
+    """
+
+    def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT, memory_mb: float = DEFAULT_MEMORY_MB,
+                 load_timeout: float = LOAD_TIMEOUT, cwd: str | None = None):
+        self.spec, self.timeout, self.memory_mb = spec, timeout, memory_mb
+        self.load_timeout, self.cwd = load_timeout, cwd
+        self.supports = None
+        self.starts = 0
+        self._proc = self._conn = self._log = None
+
+    # -- process management
+    def start(self) -> None:
+        parent, child = socket.socketpair()
+        self._log = tempfile.TemporaryFile(mode="a+b")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("PYTEST_XDIST_WORKER", None)
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        # the child imports what this process can: the harness, and a SUT given as pkg.module
+        path = [here, *(p for p in sys.path if p and os.path.isdir(p))]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec],
+            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=self.cwd, env=env, start_new_session=True)
+        child.close()
+        self._conn = Connection(os.dup(parent.fileno()))
+        parent.close()
+        self.starts += 1
+        status, payload = self._wait(self.load_timeout, loading=True)
+        if status != "ok":
+            self.close()
+            output = f"; it printed:\n{payload.output}" if payload.output else ""
+            raise SutLoadFailed(f"--sut {self.spec!r}: {payload.message}{output}")
+        kind, value = payload
+        if kind == "error":
+            self.close()
+            raise SutLoadFailed(value)
+        self.supports = value
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                try:
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                except OSError:
+                    self._proc.kill()
+            self._proc.wait()
+        for thing in (self._conn, self._log):
+            if thing is not None:
+                thing.close()
+        self._proc = self._conn = self._log = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0, os.SEEK_END)
+        size = self._log.tell()
+        self._log.seek(max(0, size - 4096))
+        lines = self._log.read().decode("utf-8", "replace").splitlines()
+        return "\n".join(lines[-OUTPUT_TAIL_LINES:])
+
+    def _wait(self, limit: float, loading: bool = False):
+        """("ok", message) or ("dead", Outcome) once the child answers, dies, hangs or grows too big."""
+        start = time.perf_counter()
+        what = "importing the SUT" if loading else "the case"
+        while True:
+            left = limit - (time.perf_counter() - start)
+            if left <= 0:
+                output = self._tail()
+                self.close()
+                return "dead", Outcome("timeout", message=f"{what} took longer than the {limit:g} s time limit "
+                                       f"(--case-timeout); the SUT's process was killed", output=output,
+                                       seconds=time.perf_counter() - start)
+            try:
+                ready = self._conn.poll(min(left, POLL))
+                message = self._conn.recv() if ready else None
+            except (EOFError, OSError):
+                ready, message = True, None
+            if message is not None:
+                return "ok", message
+            if ready or self._proc.poll() is not None:
+                rc = self._proc.wait()
+                output = self._tail()
+                self.close()
+                how = f"was killed by {_signal_name(rc)}" if rc < 0 else f"exited with status {rc}"
+                return "dead", Outcome("crashed", message=f"the SUT's process {how} during {what}",
+                                       output=output, seconds=time.perf_counter() - start)
+            if self.memory_mb and _rss_mb(self._proc.pid) > self.memory_mb:
+                output = self._tail()
+                self.close()
+                return "dead", Outcome("crashed", message=f"the SUT's process went over the memory limit of "
+                                       f"{self.memory_mb:g} MiB resident (--case-memory) during {what} and was killed",
+                                       output=output, seconds=time.perf_counter() - start)
+
+    # -- calls
+    def call(self, case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Outcome:
+        if self._proc is None:
+            self.start()
+        self._log.truncate(0)
+        try:
+            self._conn.send((case, params, X, Y))
+        except OSError:
+            status, payload = self._wait(0.0)
+            return payload if status == "dead" else Outcome("crashed", message="the SUT's process closed its end")
+        status, payload = self._wait(self.timeout)
+        if status == "dead":
+            return payload
+        return payload[1]
+
+
+if __name__ == "__main__":
+    # serve from the importable module, so that what crosses the boundary pickles as
+    # crosscheck.boundary.Outcome, not __main__.Outcome
+    from crosscheck import boundary as _module
+
+    _module._serve(int(sys.argv[1]), sys.argv[2])

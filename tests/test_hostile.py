@@ -1,0 +1,224 @@
+"""The gate never lies: hostile SUTs (tests/hostile/), each run as a user runs the cross-check.
+
+Every run here is a fresh ``python -m pytest`` of the project's own cross-check tests with
+``--sut=tests/hostile/NAME.py:backprop``, the ``hostile`` profile (6 cases a test) and the
+finite-difference oracle alone (the oracles are not what is under test). Each asserts the verdict,
+that the run went on around the misbehaviour, that the record is there, and that ``summary``
+and the report tell the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from crosscheck import results
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = ROOT / "tests" / "hostile"
+SUITE = ROOT / "tests" / "test_crosscheck.py"
+AGREE = "test_gradients_agree_with_oracles"
+
+
+def env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def suite(tmp_path, sut, *args, k=AGREE, oracles="fd", timeout=300):
+    """Run the cross-check tests on a hostile SUT; returns (completed process, records)."""
+    spec = sut if ":" in sut else f"{HOSTILE / sut}.py:backprop"
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "--hypothesis-profile=hostile",
+           f"--sut={spec}", f"--oracles={oracles}", "--results", str(out), "-k", k, *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env())
+    records = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    return proc, records
+
+
+def summary(*paths, extra=()):
+    return subprocess.run([sys.executable, "-m", "crosscheck", "summary", *map(str, paths), *extra],
+                          capture_output=True, text=True, env=env(), timeout=120)
+
+
+def verdicts(records):
+    return [r["verdict"] for r in records if r.get("kind") == "case"]
+
+
+def closing(records):
+    (run,) = [r for r in records if r.get("kind") == "run"]
+    return run
+
+
+ONE, TWO = (), ("-n", "2")
+
+
+@pytest.mark.parametrize("sut, says, workers", [
+    ("sys_exit", "the SUT called sys.exit(0)", ONE),
+    ("os_exit", "exited with status 0", ONE),
+    ("os_exit", "exited with status 0", TWO),
+    ("segfault", "killed by SIGSEGV", ONE),
+    ("segfault", "killed by SIGSEGV", TWO),
+], ids=lambda x: " ".join(x) if isinstance(x, tuple) else x if len(x) < 20 else None)
+def test_a_crash_costs_one_case_and_is_recorded(tmp_path, sut, says, workers):
+    proc, records = suite(tmp_path, sut, *workers)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    v = verdicts(records)
+    assert v.count("crashed") == 2, v  # one per float32 test: recorded once, never shrunk
+    assert v.count("pass") >= 10  # the float64 tests ran on
+    crashed = [r for r in records if r.get("verdict") == "crashed"]
+    assert all(says in r["problems"][0] and "reproduce" in r for r in crashed), crashed[0]["problems"]
+    run = closing(records)
+    assert run["completed"] and run["exitstatus"] == 1 and run["cases"]["crashed"] == 2
+    assert "2 failed, 2 passed" in proc.stdout and "CRASHED" in proc.stdout
+    if sut == "segfault":  # the child's faulthandler says where
+        assert "segfault.py" in crashed[0]["output"], crashed[0]["output"]
+    s = summary(tmp_path / "r.jsonl")
+    assert s.returncode == 1 and "crashed 2" in s.stdout, s.stdout
+
+
+@pytest.mark.parametrize("sut, workers", [("hang", ONE), ("hang", TWO), ("slow", ONE)],
+                         ids=["hang", "hang -n 2", "slow"])
+def test_a_hang_times_out_and_the_run_goes_on(tmp_path, sut, workers):
+    start = time.monotonic()
+    proc, records = suite(tmp_path, sut, "--case-timeout=2", *workers)
+    assert time.monotonic() - start < 120
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    v = verdicts(records)
+    assert v.count("timeout") == 2 and v.count("pass") >= 10, v
+    t = next(r for r in records if r.get("verdict") == "timeout")
+    assert "2 s time limit" in t["problems"][0]
+    assert closing(records)["cases"]["timeout"] == 2
+
+
+def test_a_memory_hog_is_stopped_at_the_memory_limit(tmp_path):
+    proc, records = suite(tmp_path, "memory_hog", "--case-memory=200")
+    assert proc.returncode == 1
+    hogs = [r for r in records if r.get("verdict") == "crashed"]
+    assert len(hogs) == 2 and "memory limit of 200 MiB" in hogs[0]["problems"][0]
+
+
+def test_a_sut_that_implements_nothing_never_passes(tmp_path):
+    proc, records = suite(tmp_path, "implements_nothing")
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "4 skipped" in proc.stdout and "passed" not in proc.stdout.splitlines()[-1]
+    assert "the SUT answered no case" in proc.stdout
+    assert set(verdicts(records)) == {"unsupported"}
+    assert closing(records)["cases"]["checked"] == 0
+    s = summary(tmp_path / "r.jsonl", extra=["--min-cases", "1"])
+    assert s.returncode == 1 and "cases checked: 0" in s.stdout, s.stdout
+
+
+@pytest.mark.parametrize("sut, says", [
+    ("supports_nothing", "supports['dtypes'] is empty"),
+    ("import_error", "ModuleNotFoundError: No module named 'a_module_that_does_not_exist'"),
+    ("missing_file", "does not exist"),
+    (f"{HOSTILE / 'sys_exit.py'}:no_such_function", "has no callable 'no_such_function'"),
+])
+def test_a_sut_that_cannot_load_is_one_usage_error(tmp_path, sut, says):
+    proc, records = suite(tmp_path, sut)
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert says in proc.stderr
+    assert len((proc.stdout + proc.stderr).splitlines()) < 10
+    assert not [r for r in records if r.get("kind") == "case"]
+
+
+@pytest.mark.parametrize("sut, says", [
+    ("edits_case", "the SUT changed its input case['dtype'] in place ('float32' -> 'float64')"),
+    ("appends_activation", "case['activations']"),
+    ("pops_seed", "the SUT removed case['seed'] from its input"),
+])
+def test_a_sut_that_edits_its_inputs_fails_by_name(tmp_path, sut, says):
+    proc, records = suite(tmp_path, sut)
+    assert proc.returncode == 1
+    failed = [r for r in records if r.get("verdict") == "fail"]
+    assert failed and all(says in r["problems"][0] for r in failed), failed[0]["problems"]
+    # the harness's own copy is untouched: the record and the reproduce command keep every key
+    assert all(r["case"]["dtype"] == "float32" and "seed" in r["case"] and '"seed"' in r["reproduce"]
+               for r in failed)
+
+
+def test_buffers_reused_between_calls_are_caught(tmp_path):
+    proc, records = suite(tmp_path, "reuses_buffers", k=f"{AGREE} and float64 and rows")
+    assert proc.returncode == 1
+    failed = [r for r in records if r.get("verdict") == "fail"]
+    assert failed and "differs between two calls with the same inputs" in " ".join(failed[0]["problems"])
+
+
+def test_extra_return_keys_are_ignored_and_listed(tmp_path):
+    proc, records = suite(tmp_path, "extra_keys", k=f"{AGREE} and float64")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    cases = [r for r in records if r.get("kind") == "case"]
+    assert cases and set(verdicts(records)) == {"pass"}
+    assert cases[0]["extra_keys"] == ["cache", "callback", "config", "note", "seconds"]
+
+
+def test_two_runs_on_one_results_file_are_refused(tmp_path):
+    lock = results.Lock(tmp_path / "r.jsonl")
+    lock.acquire("pid 12345 on ci, started just now")
+    try:
+        proc, _ = suite(tmp_path, "extra_keys", k=f"{AGREE} and float64")
+    finally:
+        lock.release()
+    assert proc.returncode == 4
+    assert "is being written by another run (pid 12345 on ci, started just now)" in proc.stderr
+
+
+def test_a_killed_run_is_incomplete_and_its_parts_are_found(tmp_path):
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "--hypothesis-profile=hostile",
+           f"--sut={HOSTILE / 'hang.py'}:backprop", "--oracles=fd", "--results", str(out), "-k", AGREE,
+           "-n", "2", "--case-timeout=600"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(),
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until some cases are recorded and both workers hang
+            parts = results.parts_of(out)
+            if sum(p.read_text().count('"verdict": "pass"') for p in parts) >= 12:
+                break
+            time.sleep(0.5)
+        time.sleep(2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    s = summary(out)
+    assert s.returncode == 1
+    assert "INCOMPLETE" in s.stdout and "never merged" in s.stdout and "did not finish" in s.stdout, s.stdout
+    assert "pass 12" in s.stdout or "pass 1" in s.stdout  # the parts' cases are read, not lost
+
+
+def test_a_run_whose_process_vanished_is_incomplete_even_when_pytest_says_0(tmp_path):
+    # unprotected (--isolation=none), os._exit(0) ends pytest itself with status 0: the results
+    # file still says the run never finished
+    proc, records = suite(tmp_path, "os_exit", "--isolation=none")
+    assert proc.returncode == 0
+    assert [r["kind"] for r in records if r.get("kind") != "case"] == [results.START] or records == []
+    s = summary(tmp_path / "r.jsonl")
+    assert s.returncode == 1 and "INCOMPLETE" in s.stdout
+
+
+def test_summary_skips_truncated_and_binary_lines_and_says_so(tmp_path):
+    proc, _ = suite(tmp_path, "extra_keys", k=f"{AGREE} and float64 and rows")
+    assert proc.returncode == 0
+    path = tmp_path / "r.jsonl"
+    text = path.read_bytes()
+    path.write_bytes(text + b'{"kind": "case", "verdict": "pa\n' + b"\x00\xff\xfe binary\n")
+    s = summary(path)
+    assert s.returncode == 1 and "2 line(s) are truncated or not JSON records" in s.stdout
+    assert "Traceback" not in s.stdout + s.stderr
+
+
+def test_summary_of_an_empty_or_missing_file_fails_cleanly(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    s = summary(empty)
+    assert s.returncode == 1 and "INCOMPLETE" in s.stdout and "no record" in s.stdout
+    s = summary(tmp_path / "missing.jsonl")
+    assert s.returncode == 2 and "missing.jsonl" in s.stderr and "Traceback" not in s.stderr
