@@ -95,7 +95,8 @@ def _validate(case, max_elements: int) -> None:
     if not 0 <= case["seed"] < 2**64:
         raise contract.ContractError(f"case['seed'] must be in [0, 2**64), got {case['seed']}")
     sizes, m = case["sizes"], case["batch"]
-    entries = sum(a * b + b for a, b in zip(sizes, sizes[1:])) + m * (sizes[0] + sizes[-1] + 2 * sum(sizes[1:]))
+    # weights and biases, then X, Y and each layer's Z and A
+    entries = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False)) + m * (sizes[0] + 2 * sum(sizes))
     if entries > max_elements:
         raise contract.ContractError(
             f"case sizes {sizes} with batch {m} need about {entries:,} array entries "

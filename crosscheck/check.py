@@ -310,7 +310,7 @@ def _message(r: CaseResult) -> str:
     lines = [f"backprop-crosscheck: {head}"]
     gradients_differ = any(not c.passed and c.tensor != "loss" for c in r.comparisons)
     if r.first_divergence == "loss" and not gradients_differ and len(r.problems) == 0:
-        lines.append("  forward only: the loss differs, every gradient agrees (the loss J of the forward pass is wrong)")
+        lines.append("  forward only: the loss differs, every gradient agrees (the forward pass's loss J is wrong)")
     elif r.first_divergence == "loss":
         lines.append("  first divergence: the loss J itself (forward pass): the root cause is in the forward pass")
     elif r.first_divergence == "answer":
