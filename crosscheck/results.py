@@ -82,13 +82,14 @@ def _lines(path: Path):
             yield record if isinstance(record, dict) else None
 
 
-def judge(path: Path, records, bad_lines: int, parts: list[Path]) -> FileStatus:
-    """The status of one results file from its records (see the module docstring)."""
+def judge(path: Path, records, bad_lines: int, parts: list[Path], n_records: int | None = None) -> FileStatus:
+    """The status of one results file from its records (see the module docstring); ``records`` may
+    hold the run records alone when ``n_records`` says how many records there were in all."""
     status = FileStatus(str(path), True, bad_lines=bad_lines, parts=[str(p) for p in parts])
     starts = [r for r in records if r.get("kind") == START]
     ends = [r for r in records if r.get("kind") == END]
     incomplete = []
-    if not records:
+    if not (len(records) if n_records is None else n_records):
         incomplete.append("the file holds no record")
     elif not ends:
         incomplete.append("no closing run record: the run did not finish (killed, crashed or still running)")

@@ -25,6 +25,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(f"the HTML report needs the 'report' extra (pip install -e '.[report]'): {exc}") from exc
 from crosscheck.check import DETAIL_MAX_ENTRIES
+from crosscheck.check import FAILING
 from crosscheck.sampling import ALONG_DIRECTION
 from reports import environments
 from reports.data import Case, Results, dicts, load, number, summary, tensor_order
@@ -60,6 +61,12 @@ def render(results: Results, generated: str | None = None) -> str:
     return _jinja().get_template("report.html.j2").render(
         results=results,
         sources=[{"name": s.name, "labels": sorted(s.labels), "bad_lines": s.bad_lines} for s in results.sources],
+        # a run that did not finish, or whose pytest failed, is never shown as a pass
+        unfinished=[{"name": s.name, "reasons": s.status.reasons} for s in results.sources
+                    if s.status is not None and not s.status.complete],
+        run_failed=[{"name": s.name, "reasons": s.status.reasons} for s in results.sources
+                    if s.status is not None and s.status.complete and s.status.reasons],
+        failing_verdicts=FAILING,
         summary=summary(results),
         failing_records=len(failing),
         failures=detailed,

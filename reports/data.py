@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from crosscheck import results as _results
 from crosscheck.check import FAILING, VERDICTS
 
 CASE_FIELDS = ("activations", "loss", "dtype", "layout")
@@ -101,7 +102,8 @@ class Case:
     """The record's own ``env`` label."""
     source: int
     offset: int
-    """Where the full record is: ``Results.sources[source]`` at this byte offset."""
+    """Where the full record is: the file ``path`` at this byte offset."""
+    path: str
     case: dict
     key: str
     sut: str
@@ -149,6 +151,9 @@ class Source:
     """The file's name, or its path where several files have the same name."""
     labels: Counter = field(default_factory=Counter)
     bad_lines: int = 0
+    status: _results.FileStatus | None = None
+    """Whether the run that wrote it finished (``crosscheck.results``): the report never calls an
+    incomplete file a pass."""
 
 
 @dataclass
@@ -168,13 +173,13 @@ class Results:
 
     def record(self, case: Case) -> dict:
         """The full JSON record of a case, read again from its file."""
-        with open(self.sources[case.source].path, "rb") as f:
+        with open(case.path, "rb") as f:
             f.seek(case.offset)
             return json.loads(f.readline())
 
     def comparisons(self, case: Case) -> list[Comparison]:
         """The case's comparisons of the SUT with each oracle, without their detail."""
-        with open(self.sources[case.source].path, "rb") as f:
+        with open(case.path, "rb") as f:
             f.seek(case.offset)
             line = f.readline()
         cut = _cut(line)
@@ -187,7 +192,7 @@ class Results:
         """The oracles' answers recorded with ``--record-values`` (None without them)."""
         if not case.has_values:
             return None
-        with open(self.sources[case.source].path, "rb") as f:
+        with open(case.path, "rb") as f:
             f.seek(case.offset)
             line = f.readline()
         v, w = line.find(b'"values": {'), line.rfind(b'}, "verdict": ')
@@ -299,14 +304,15 @@ def _text(x) -> str:
     return x if isinstance(x, str) else json.dumps(x, sort_keys=True)
 
 
-def _case(record: dict, margins, pairs, broken, has_values, source: int, offset: int) -> Case:
+def _case(record: dict, margins, pairs, broken, has_values, source: int, offset: int, path: str) -> Case:
     case = record.get("case")
     case = case if isinstance(case, dict) else {"case": case}
     oracles = record.get("oracles") if isinstance(record.get("oracles"), dict) else {}
     problems = record.get("problems") if isinstance(record.get("problems"), list) else []
     layer = record.get("layer")
     return Case(
-        env="", label=_text(record.get("env", "")), source=source, offset=offset, case=case, key=case_key(case),
+        env="", label=_text(record.get("env", "")), source=source, offset=offset, path=path, case=case,
+        key=case_key(case),
         sut=_text(record.get("sut", "")), verdict=_text(record.get("verdict", "")),
         first_divergence=None if record.get("first_divergence") is None else _text(record["first_divergence"]),
         layer=layer if isinstance(layer, int) else None, problems=[_text(p) for p in problems],
@@ -324,47 +330,57 @@ def load(paths) -> Results:
     for i, path in enumerate(paths):
         source = Source(str(path), Path(path).name)
         sources.append(source)
-        offset = 0
-        with open(path, "rb") as f:
-            for line in f:
-                start, offset = offset, offset + len(line)
-                if not line.strip():
-                    continue
-                parsed = _parse_case_line(line) if line.startswith(b'{"case": ') else None
-                if parsed is None:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        source.bad_lines += 1
+        parts, run_records, n_records = _results.parts_of(Path(path)), [], 0
+        for file in [str(path), *map(str, parts)]:  # a killed run's parts are read with its file
+            offset = 0
+            with open(file, "rb") as f:
+                for line in f:
+                    start, offset = offset, offset + len(line)
+                    if not line.strip():
                         continue
-                    if not isinstance(record, dict):
-                        source.bad_lines += 1
-                        continue
-                    kind = record.get("kind", "case")
-                    if kind == "case":
-                        comparisons = [_comparison(c) for c in dicts(record.get("comparisons"))]
-                        pairs = [_comparison(c) for c in dicts(record.get("oracle_pairs"))]
-                        parsed = (record, _margins(comparisons), _margins(pairs),
-                                  any(c.problem for c in comparisons), bool(record.get("values")))
-                    elif kind == "run":
-                        runs.append((i, record))
-                        source.labels[_text(record.get("env", ""))] += 0
-                        continue
-                    elif kind == "blob":
-                        blobs[(i, _text(record.get("test", "")))].append(_text(record.get("blob", "")))
-                        continue
-                    elif kind == "mutant":
-                        mutants.append(record)
-                        continue
+                    parsed = _parse_case_line(line) if line.startswith(b'{"case": ') else None
+                    if parsed is None:
+                        try:
+                            record = json.loads(line)
+                        except ValueError:
+                            source.bad_lines += 1
+                            continue
+                        if not isinstance(record, dict):
+                            source.bad_lines += 1
+                            continue
+                        n_records += 1
+                        kind = record.get("kind", "case")
+                        if kind == "case":
+                            comparisons = [_comparison(c) for c in dicts(record.get("comparisons"))]
+                            pairs = [_comparison(c) for c in dicts(record.get("oracle_pairs"))]
+                            parsed = (record, _margins(comparisons), _margins(pairs),
+                                      any(c.problem for c in comparisons), bool(record.get("values")))
+                        elif kind == "run":
+                            runs.append((i, record))
+                            run_records.append(record)
+                            source.labels[_text(record.get("env", ""))] += 0
+                            continue
+                        elif kind == _results.START:
+                            run_records.append(record)
+                            continue
+                        elif kind == "blob":
+                            blobs[(i, _text(record.get("test", "")))].append(_text(record.get("blob", "")))
+                            continue
+                        elif kind == "mutant":
+                            mutants.append(record)
+                            continue
+                        else:
+                            unknown[_text(kind)] += 1
+                            continue
                     else:
-                        unknown[_text(kind)] += 1
+                        n_records += 1
+                    if parsed[0].get("kind", "case") != "case":
+                        unknown[_text(parsed[0].get("kind"))] += 1
                         continue
-                if parsed[0].get("kind", "case") != "case":
-                    unknown[_text(parsed[0].get("kind"))] += 1
-                    continue
-                c = _case(*parsed, i, start)
-                source.labels[c.label] += 1
-                cases.append(c)
+                    c = _case(*parsed, i, start, file)
+                    source.labels[c.label] += 1
+                    cases.append(c)
+        source.status = _results.judge(Path(path), run_records, source.bad_lines, parts, n_records)
 
     names = Counter(s.name for s in sources)
     for s in sources:

@@ -47,6 +47,12 @@ def summary(*paths, extra=()):
                           capture_output=True, text=True, env=env(), timeout=120)
 
 
+def report(path, tmp_path):
+    from reports.build import build_report
+
+    return build_report([path], tmp_path / "report.html").read_text()
+
+
 def verdicts(records):
     return [r["verdict"] for r in records if r.get("kind") == "case"]
 
@@ -113,6 +119,8 @@ def test_a_sut_that_implements_nothing_never_passes(tmp_path):
     assert closing(records)["cases"]["checked"] == 0
     s = summary(tmp_path / "r.jsonl", extra=["--min-cases", "1"])
     assert s.returncode == 1 and "cases checked: 0" in s.stdout, s.stdout
+    html = report(tmp_path / "r.jsonl", tmp_path)
+    assert "RUN FAILED: r.jsonl: the run ended with pytest exit status 1" in html and "PASS:" not in html
 
 
 @pytest.mark.parametrize("sut, says", [
@@ -192,6 +200,8 @@ def test_a_killed_run_is_incomplete_and_its_parts_are_found(tmp_path):
     assert s.returncode == 1
     assert "INCOMPLETE" in s.stdout and "never merged" in s.stdout and "did not finish" in s.stdout, s.stdout
     assert "pass 12" in s.stdout or "pass 1" in s.stdout  # the parts' cases are read, not lost
+    html = report(out, tmp_path)
+    assert "INCOMPLETE: r.jsonl" in html and "never merged" in html and "PASS:" not in html
 
 
 def test_a_run_whose_process_vanished_is_incomplete_even_when_pytest_says_0(tmp_path):
@@ -222,3 +232,44 @@ def test_summary_of_an_empty_or_missing_file_fails_cleanly(tmp_path):
     assert s.returncode == 1 and "INCOMPLETE" in s.stdout and "no record" in s.stdout
     s = summary(tmp_path / "missing.jsonl")
     assert s.returncode == 2 and "missing.jsonl" in s.stderr and "Traceback" not in s.stderr
+
+
+def test_pinned_cases_honour_supports(tmp_path):
+    proc, records = suite(tmp_path, "sum_only", k="test_pinned_case")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "28 passed" in proc.stdout
+    assert {r["case"]["reduction"] for r in records if r.get("kind") == "case"} == {"sum"}
+
+
+GOOD = {"activations": ["tanh"], "batch": 3, "contract_version": "1.0", "dtype": "float64", "layout": "rows",
+        "loss": "sse", "reduction": "mean", "scale": "unit", "seed": 1, "sizes": [2, 2]}
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"sizes": [100000, 100000]}, "more than --max-elements"),
+    ({"batch": 0}, "case['batch'] must be >= 1, got 0"),
+    ({"batch": "3"}, "case['batch'] must be an integer, got '3'"),
+    ({"sizes": [2]}, "case['sizes'] must be [n0, n1, ..., nL]"),
+    ({"loss": "l2"}, "unknown loss 'l2'"),
+], ids=["huge", "batch 0", "batch as a string", "one size", "unknown loss"])
+def test_reproduce_validates_the_case_before_allocating(change, says):
+    proc = subprocess.run([sys.executable, "-m", "crosscheck", "reproduce", "--oracles=fd", json.dumps({**GOOD, **change})],
+                          capture_output=True, text=True, env=env(), timeout=120)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_reproduce_says_which_file_is_missing(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "crosscheck", "reproduce", f"@{tmp_path / 'nope.json'}"],
+                          capture_output=True, text=True, env=env(), timeout=120)
+    assert proc.returncode == 2 and "nope.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_reproduce_runs_a_printed_command_with_a_space_in_the_path(tmp_path):
+    folder = tmp_path / "my suts"
+    folder.mkdir()
+    (folder / "mine.py").write_text("from reference_impl import backprop\n")
+    record = suite(tmp_path, f"{folder / 'mine.py'}:backprop", k=f"{AGREE} and float64 and rows")[1][1]
+    proc = subprocess.run(record["reproduce"].replace("python", sys.executable, 1) + " --oracles=fd", shell=True,
+                          capture_output=True, text=True, env=env(), timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0 and "backprop-crosscheck: PASS" in proc.stdout, proc.stderr

@@ -101,3 +101,21 @@ def test_the_weights_mode_is_checked():
                             reduction="sum", batch=2, seed=0, scale="unit"))
     with pytest.raises(ValueError, match="unknown weights mode 'each'; valid: per_unit, per_entry"):
         fd.gradients(p.case, *p.rows64(), weights="each")
+
+
+@pytest.mark.parametrize("name", list(ORACLES))
+def test_every_oracle_covers_every_activation_and_loss(name):
+    # an oracle's own tables (torch's and JAX's activation and loss maps) must name every contract
+    # entry: a gap would surface as an oracle_error on the first case that meets it
+    if not ORACLES[name].available()[0]:
+        pytest.fail(f"{name} is not installed: {ORACLES[name].available()[1]}")
+    from crosscheck import losses
+
+    todo = [(a, "sse") for a in activations.NAMES] + [
+        (losses.get(loss).outputs[0] if losses.get(loss).outputs else "identity", loss) for loss in losses.NAMES]
+    for act, loss in todo:
+        case = dict(contract_version="1.0", sizes=[3, 4, 3], activations=["tanh", act], loss=loss, layout="rows",
+                    dtype="float64", reduction="mean", batch=4, seed=3, scale="unit")
+        params, X, Y = problems.build(case).rows64()
+        answer = ORACLES[name].gradients(case, params, X, Y)
+        assert set(contract.backward_order(case)) | {"loss"} <= set(answer), (name, act, loss)

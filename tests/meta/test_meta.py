@@ -230,3 +230,66 @@ def test_a_sut_that_changes_its_inputs_in_place_fails():
     result = check.check(problems.build(CASE), fake(backprop))
     assert result.verdict == "fail"
     assert "the SUT changed its input params['W1'] in place" in result.message()
+
+
+def test_an_oracle_that_raises_is_an_oracle_error_not_an_absent_oracle(monkeypatch):
+    import oracles.finite_differences as fd_oracle
+
+    def broken(case, params, X, Y):
+        raise KeyError("gelu")  # an activation its table lacks
+    monkeypatch.setattr(fd_oracle, "gradients", broken)
+    result = check.check(problems.build(CASE), REFERENCE)
+    assert result.verdict == "oracle_error" and result.failed
+    assert result.oracles["fd"]["error"] and not result.oracles["fd"]["ran"]
+    assert "ORACLE ERROR" in result.message() and "oracle fd raised KeyError: 'gelu'" in result.message()
+    assert "error" not in result.oracles["torch"]  # the others ran as usual
+
+
+def test_an_unsupported_case_costs_no_oracle_run(monkeypatch):
+    import oracles.finite_differences as fd_oracle
+
+    def counted(*args):
+        raise AssertionError("an oracle ran for a case the SUT declined")
+    monkeypatch.setattr(fd_oracle, "gradients", counted)
+
+    def backprop(case, params, X, Y):
+        raise NotImplementedError("no bce here")
+    result = check.check(problems.build(CASE), fake(backprop))
+    assert result.verdict == "unsupported" and result.oracles == {}
+
+
+def test_a_forward_only_difference_is_classified_and_shown_to_every_digit():
+    # eps inside the log (as some libraries write cross-entropy): the loss moves by ~1e-11 of itself,
+    # every gradient stays right
+    def backprop(case, params, X, Y):
+        out = reference_impl.backprop(case, params, X, Y)
+        out["loss"] = out["loss"] * (1 + 1e-11)
+        return out
+    result = check.check(problems.build(CASE), fake(backprop))
+    assert result.verdict == "fail" and result.first_divergence == "loss"
+    message = result.message()
+    assert "forward only: the loss differs, every gradient agrees" in message
+    worst = next(line for line in message.splitlines() if "worst margin" in line)
+    sut_value, oracle_value = (part.split()[-1] for part in worst.split(":")[-1].split(","))
+    assert sut_value != oracle_value, worst  # enough digits to see the difference
+
+
+def test_the_sut_cannot_corrupt_the_harness_copy_of_the_case():
+    problem = problems.build(CASE)
+    before = {k: (v.copy() if hasattr(v, "copy") else v) for k, v in problem.case.items()}
+
+    def backprop(case, params, X, Y):
+        case["activations"].append("relu")
+        case.pop("seed")
+        return reference_impl.backprop({**case, "activations": case["activations"][:-1]}, params, X, Y)
+    result = check.check(problem, fake(backprop))
+    assert result.verdict == "fail" and "case['activations']" in result.problems[0]
+    assert problem.case == before and '"seed": 7' in result.reproduce()
+
+
+def test_the_reproduce_command_is_shell_quoted():
+    import shlex
+
+    result = check.check(problems.build(CASE), fake(reference_impl.backprop, spec="my dir/it's mine.py:backprop"))
+    argv = shlex.split(result.reproduce())
+    assert argv[5] == "my dir/it's mine.py:backprop" and argv[6].startswith('{"activations"')
