@@ -253,8 +253,8 @@ GOOD = {"activations": ["tanh"], "batch": 3, "contract_version": "1.0", "dtype":
     ({"loss": "l2"}, "unknown loss 'l2'"),
 ], ids=["huge", "batch 0", "batch as a string", "one size", "unknown loss"])
 def test_reproduce_validates_the_case_before_allocating(change, says):
-    proc = subprocess.run([sys.executable, "-m", "crosscheck", "reproduce", "--oracles=fd", json.dumps({**GOOD, **change})],
-                          capture_output=True, text=True, env=env(), timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "crosscheck", "reproduce", "--oracles=fd",
+                           json.dumps({**GOOD, **change})], capture_output=True, text=True, env=env(), timeout=120)
     assert proc.returncode == 2 and says in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
 
