@@ -53,7 +53,7 @@ def main():
         fn()  # warm: imports, JIT compilation
         rows.append((name, median_time(fn, repeat), accuracy))
 
-    row("reference_impl backprop (NumPy)", lambda: sut.load().backprop(CASE, params, X, Y))
+    row("reference_impl backprop (NumPy)", lambda: sut.load(isolation="none").backprop(CASE, params, X, Y))
     row("torch oracle (autograd)", lambda: torch_oracle.gradients(CASE, params, X, Y), accuracy=0.0)
     row("jax oracle (grad, jit, padded)", lambda: jax_oracle.gradients(CASE, params, X, Y),
         accuracy=relative_error(jax_oracle.gradients(CASE, params, X, Y), reference))
