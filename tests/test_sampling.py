@@ -204,7 +204,8 @@ def test_probes_are_kept_out_of_recorded_values_and_full_counts(tmp_path, capsys
                          ["torch", "fd"], keep_values=True)
     assert set(result.values) == {"torch"}  # fd's probes are not tensors: environments compare entries
     results = tmp_path / "r.jsonl"
-    run = [{"kind": "run_start"}, {"kind": "case", **result.to_json()}, {"kind": "run", "completed": True, "exitstatus": 0}]
+    run = [{"kind": "run_start"}, {"kind": "case", **result.to_json()},
+           {"kind": "run", "completed": True, "exitstatus": 0}]
     results.write_text("".join(json.dumps(r) + "\n" for r in run))  # a finished run, as the plugin writes it
     assert main(["summary", str(results), "--min-cases", "1", "--require-oracles", "torch,fd"]) == 1
     out = capsys.readouterr().out
