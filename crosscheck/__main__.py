@@ -1,5 +1,9 @@
 """Command line.
 
+``python -m crosscheck check --sut SPEC [--results F] [-n N] [--profile P] [-- PYTEST ARGS]`` runs
+the shipped cross-check tests (``crosscheck.suite``) on the SUT from any directory, and exits as
+pytest does.
+
 ``python -m crosscheck reproduce --sut SPEC 'CASE_JSON'`` rebuilds a case's arrays from its JSON
 (the seed makes them exact), runs the SUT and every oracle, and prints the same report the test
 printed; exit status 0 on pass, 1 otherwise, 2 for a case that is not valid.
@@ -39,12 +43,22 @@ def main(argv=None) -> int:
     rep.add_argument("--case-memory", type=float, default=boundary.DEFAULT_MEMORY_MB, help="MiB")
     rep.add_argument("--max-elements", type=int, default=MAX_ELEMENTS,
                      help="refuse cases whose arrays hold more entries (default %(default)s)")
+    chk = commands.add_parser("check", help="run the cross-check tests on a SUT (exits as pytest does)")
+    chk.add_argument("--sut", required=True, help="pkg.module:func or path/to/file.py:func")
+    chk.add_argument("--results", help="write one JSON record per case to this file")
+    chk.add_argument("--report", help="build the HTML report into this file when the run ends")
+    chk.add_argument("-n", dest="workers", help="pytest-xdist workers (a number or 'auto')")
+    chk.add_argument("--profile", help="Hypothesis profile: smoke, crosscheck-dev, crosscheck-ci, thorough, ...")
+    chk.add_argument("--oracles", default=None, help="comma-separated oracle names")
+    chk.add_argument("pytest_args", nargs=argparse.REMAINDER, help="anything after -- goes to pytest as it is")
     summ = commands.add_parser("summary", help="count the verdicts in results files")
     summ.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
     summ.add_argument("--min-cases", type=int, default=0, help="fail unless this many cases ran every required oracle")
     summ.add_argument("--require-oracles", default="", help="comma-separated oracles each counted case must have run")
     summ.add_argument("--sut", default=None, help="count only the cases of this SUT spec")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check(parser, args)
     if args.command == "summary":
         for path in args.results:
             try:
@@ -79,6 +93,27 @@ def main(argv=None) -> int:
         loaded.close()
     print(json.dumps(result.to_json(), indent=2, sort_keys=True) if args.json else result.message())
     return 1 if result.failed else 0
+
+
+def _check(parser, args) -> int:
+    """pytest on the shipped suite, rooted where the command runs (never in site-packages)."""
+    import importlib.util
+    import os
+    import subprocess
+
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "crosscheck.suite", f"--rootdir={os.getcwd()}",
+           "-p", "no:cacheprovider", f"--sut={args.sut}"]
+    if args.workers:
+        if importlib.util.find_spec("xdist") is None:
+            parser.error("-n needs pytest-xdist: pip install pytest-xdist")
+        cmd += ["-n", args.workers]
+    for flag, value in (("--results", args.results), ("--report", args.report), ("--oracles", args.oracles),
+                        ("--hypothesis-profile", args.profile)):
+        if value:
+            cmd.append(f"{flag}={value}")
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    return subprocess.call(cmd + extra, env=env)
 
 
 def _validate(case, max_elements: int) -> None:

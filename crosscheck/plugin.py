@@ -29,7 +29,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 import pytest  # noqa: E402
 
-from crosscheck import boundary  # noqa: E402
+from crosscheck import boundary, profiles  # noqa: E402
 from crosscheck import check as _check  # noqa: E402
 from crosscheck import results as _results  # noqa: E402
 from crosscheck import sut as _sut  # noqa: E402
@@ -89,8 +89,14 @@ def pytest_configure(config):
     unknown = [n for n in names if n not in ORACLES]
     if unknown or not names:
         raise pytest.UsageError(f"--oracles: unknown {unknown or 'empty list'}; valid: {', '.join(ORACLES)}")
-    # the JAX oracle's compilation outlives the run (oracles/jax_oracle.py), like Hypothesis's examples
-    os.environ.setdefault("CROSSCHECK_JAX_CACHE", str(config.rootpath / ".crosscheck-cache" / "jax"))
+    # the JAX oracle's compilation outlives the run (oracles/jax_oracle.py), like Hypothesis's examples; it
+    # lives where pytest was started (the rootdir of an installed suite may be site-packages)
+    os.environ.setdefault("CROSSCHECK_JAX_CACHE", str(config.invocation_params.dir / ".crosscheck-cache" / "jax"))
+    profiles.chosen = config.getoption("hypothesis_profile", None) or os.environ.get("HYPOTHESIS_PROFILE")
+    if profiles.chosen and not config.getoption("hypothesis_profile", None):
+        from hypothesis import settings
+
+        settings.load_profile(profiles.chosen)
     session = Session(config, names)
     config._crosscheck = session
     config.pluginmanager.register(session, "crosscheck-session")
@@ -207,8 +213,6 @@ class Session:
     def run_record(self, exitstatus) -> dict:
         """What the report's summary needs about this run: versions, platform, profile, timing, and
         how it ended."""
-        from hypothesis import settings
-
         versions = {}
         for name in ("numpy", "scipy", "torch", "jax", "jaxlib", "hypothesis", "pytest"):
             try:
@@ -223,9 +227,7 @@ class Session:
         return {"kind": _results.END, "env": self.env, "sut": self.config.getoption("sut"),
                 "oracles": self.oracle_names, "python": platform.python_version(),
                 "platform": platform.platform(), "versions": versions,
-                # get_current_profile_name() is recent; older Hypothesis keeps the name privately
-                "hypothesis_profile": getattr(settings, "get_current_profile_name",
-                                              lambda: getattr(settings, "_current_profile", None))(),
+                "hypothesis_profile": profiles.chosen or profiles.default_name(),  # the cross-check tests' own
                 "hypothesis_seed": self.config.getoption("hypothesis_seed", None),
                 "workers": getattr(self.config.option, "numprocesses", None) or 0,
                 "isolation": self.config.getoption("isolation"),

@@ -23,7 +23,7 @@ from crosscheck import results
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
-SUITE = ROOT / "tests" / "test_crosscheck.py"
+SUITE = ROOT / "crosscheck" / "suite.py"
 AGREE = "test_gradients_agree_with_oracles"
 
 

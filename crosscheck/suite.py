@@ -1,19 +1,26 @@
 """The cross-check itself: generated networks through the SUT (``--sut``) and every oracle.
 
-Run against your own implementation with ``pytest -m crosscheck --sut=path/to/file.py:backprop``.
+It ships with the package, so it runs from any directory once installed:
+
+    python -m crosscheck check --sut path/to/mine.py:backprop
+    python -m pytest --pyargs crosscheck.suite --sut=path/to/mine.py:backprop
+
+Its Hypothesis profile is the one the run names, else crosscheck-ci under CI and crosscheck-dev
+elsewhere (``crosscheck.profiles``).
 """
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from crosscheck import contract, problems
 from crosscheck import strategies as cs
+from crosscheck.profiles import suite_settings
 
 pytestmark = pytest.mark.crosscheck
 
 # fixtures here are stateless per example, so sharing them across Hypothesis examples is safe
-shared_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+shared_fixtures = suite_settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.mark.parametrize("layout", contract.LAYOUTS)
