@@ -22,7 +22,7 @@ import json
 import sys
 from collections import Counter
 
-from crosscheck import boundary, check, contract, problems, results, sut
+from crosscheck import boundary, check, contract, conventions, problems, results, sut
 from oracles import ORACLES
 
 MAX_ELEMENTS = 10_000_000
@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     rep.add_argument("--sut", default=sut.DEFAULT, help="pkg.module:func or path/to/file.py:func")
     rep.add_argument("--oracles", default=",".join(ORACLES), help="comma-separated oracle names")
     rep.add_argument("--json", action="store_true", help="print the result record as JSON instead")
+    rep.add_argument("--convention", default=conventions.DEFAULT, choices=conventions.NAMES,
+                     help="how the SUT's code is written (docs/conventions.md)")
     rep.add_argument("--isolation", default="process", choices=sut.ISOLATION,
                      help="run the SUT in a child process (default) or in this one")
     rep.add_argument("--case-timeout", type=float, default=boundary.DEFAULT_TIMEOUT, help="seconds")
@@ -45,6 +47,8 @@ def main(argv=None) -> int:
                      help="refuse cases whose arrays hold more entries (default %(default)s)")
     chk = commands.add_parser("check", help="run the cross-check tests on a SUT (exits as pytest does)")
     chk.add_argument("--sut", required=True, help="pkg.module:func or path/to/file.py:func")
+    chk.add_argument("--convention", default=conventions.DEFAULT, choices=conventions.NAMES,
+                     help="how the SUT's code is written (docs/conventions.md)")
     chk.add_argument("--results", help="write one JSON record per case to this file")
     chk.add_argument("--report", help="build the HTML report into this file when the run ends")
     chk.add_argument("-n", dest="workers", help="pytest-xdist workers (a number or 'auto')")
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        loaded = sut.load(args.sut, args.isolation, args.case_timeout, args.case_memory)
+        loaded = sut.load(args.sut, args.isolation, args.case_timeout, args.case_memory, args.convention)
     except sut.SutLoadError as exc:
         parser.error(str(exc))
     try:
@@ -107,7 +111,8 @@ def _check(parser, args) -> int:
         if importlib.util.find_spec("xdist") is None:
             parser.error("-n needs pytest-xdist: pip install pytest-xdist")
         cmd += ["-n", args.workers]
-    for flag, value in (("--results", args.results), ("--report", args.report), ("--oracles", args.oracles),
+    for flag, value in (("--convention", args.convention), ("--results", args.results),
+                        ("--report", args.report), ("--oracles", args.oracles),
                         ("--hypothesis-profile", args.profile)):
         if value:
             cmd.append(f"{flag}={value}")

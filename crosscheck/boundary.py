@@ -196,7 +196,7 @@ def _orphan_watch() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _serve(fd: int, spec: str) -> None:
+def _serve(fd: int, spec: str, convention: str) -> None:
     import faulthandler
 
     faulthandler.enable()  # a segfault prints the SUT's Python stack into the output tail
@@ -205,7 +205,7 @@ def _serve(fd: int, spec: str) -> None:
     from crosscheck import sut as _sut
 
     try:
-        loaded = _sut.load_here(spec)
+        loaded = _sut.load_here(spec, convention)
     except Exception as exc:  # noqa: BLE001
         conn.send(("error", str(exc)))
         return
@@ -250,8 +250,8 @@ class Child:
     """
 
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT, memory_mb: float = DEFAULT_MEMORY_MB,
-                 load_timeout: float = LOAD_TIMEOUT, cwd: str | None = None):
-        self.spec, self.timeout, self.memory_mb = spec, timeout, memory_mb
+                 load_timeout: float = LOAD_TIMEOUT, cwd: str | None = None, convention: str = "contract"):
+        self.spec, self.timeout, self.memory_mb, self.convention = spec, timeout, memory_mb, convention
         self.load_timeout, self.cwd = load_timeout, cwd
         self.supports = None
         self.starts = 0
@@ -268,7 +268,7 @@ class Child:
         path = [here, *(p for p in sys.path if p and os.path.isdir(p))]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec],
+            [sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec, self.convention],
             pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=self.cwd, env=env, start_new_session=True)
         child.close()
@@ -368,4 +368,4 @@ if __name__ == "__main__":
     # crosscheck.boundary.Outcome, not __main__.Outcome
     from crosscheck import boundary as _module
 
-    _module._serve(int(sys.argv[1]), sys.argv[2])
+    _module._serve(int(sys.argv[1]), sys.argv[2], sys.argv[3])

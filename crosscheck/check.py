@@ -70,6 +70,10 @@ class CaseResult:
     """What the SUT printed last before a crash or timeout, or where it raised."""
     sut_seconds: float = 0.0
     """The SUT's two calls, on its side of the boundary."""
+    convention: str = "contract"
+    """How the SUT's code is written (``crosscheck.conventions``)."""
+    not_checked: list[str] = field(default_factory=list)
+    """Tensors the SUT declares it does not return (``supports['returns']``): never compared."""
 
     @property
     def failed(self) -> bool:
@@ -77,7 +81,8 @@ class CaseResult:
 
     def reproduce(self) -> str:
         """The shell command that re-runs this case (quoted for a POSIX shell)."""
-        return (f"python -m crosscheck reproduce --sut {shlex.quote(self.sut)} "
+        convention = f"--convention {self.convention} " if self.convention != "contract" else ""
+        return (f"python -m crosscheck reproduce --sut {shlex.quote(self.sut)} {convention}"
                 f"{shlex.quote(json.dumps(self.case, sort_keys=True))}")
 
     def to_json(self) -> dict:
@@ -169,7 +174,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
     start = time.perf_counter()
     case = problem.case
     contract.validate_inputs(case, problem.params, problem.X, problem.Y)
-    result = CaseResult(case=case, sut=sut.spec, verdict="pass")
+    result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention)
     m = contract.batch_size(case, problem.X)
     order = contract.backward_order(case)
 
@@ -200,7 +205,10 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
                                                 gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain,
                                                 probes=probes, fan_in=fan_in)
 
-    problems = list(contract.check_answer(case, raw, m))
+    result.not_checked = contract.not_returned(case, sut.supports)
+    if isinstance(raw, dict) and "dA0" not in raw and "dA0" not in result.not_checked:
+        result.not_checked.append("dA0")  # optional in every contract version
+    problems = list(contract.check_answer(case, raw, m, skip=tuple(result.not_checked)))
     problems += _differences(first, raw, {key for key, _ in problems})
     result.problems = [p for _, p in problems]
     if answers:
@@ -326,6 +334,8 @@ def _message(r: CaseResult) -> str:
         lines += [f"    | {line}" for line in r.output.splitlines()]
     if r.extra_keys:
         lines.append(f"  ignored keys the contract does not name: {', '.join(r.extra_keys)}")
+    if r.not_checked:
+        lines.append(f"  not checked (the SUT does not return them): {', '.join(r.not_checked)}")
     if r.first_divergence and r.first_divergence != "answer":
         for c in r.comparisons:
             if c.tensor == r.first_divergence:

@@ -13,7 +13,10 @@ import numpy as np
 
 from crosscheck import activations, losses
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
+CONTRACT_VERSIONS = ("1.0", "1.1")
+"""1.1 adds the architecture and format keys of ``supports`` (SHAPE_KEYS); a 1.0 SUT is a 1.1 SUT
+that declares none of them."""
 LAYOUTS = ("rows", "columns")
 DTYPES = ("float64", "float32")
 REDUCTIONS = ("mean", "sum")
@@ -22,12 +25,28 @@ SCALES = ("small", "unit", "large")
 REQUIRED_CASE_KEYS = ("sizes", "activations", "loss", "layout", "dtype", "reduction")
 SUPPORT_KEYS = {
     "activations": activations.NAMES,
+    "hidden_activations": activations.NAMES,  # every layer but the last
+    "output_activations": activations.NAMES,  # the last layer
     "losses": losses.NAMES,
     "layouts": LAYOUTS,
     "dtypes": DTYPES,
     "reductions": REDUCTIONS,
     "scales": SCALES,  # a SUT whose formulas overflow on large inputs declares the scales it is valid on
 }
+"""supports keys that list names: generated cases stay inside each list."""
+LABELS = ("onehot", "integer")
+BIASES = ("2d", "1d")
+OPTIONAL_OUTPUTS = ("loss", "dZ", "dA0")
+SHAPE_KEYS = {
+    "depths": "a list of layer counts L (>= 1) the SUT takes",
+    "output_units": "a list of output widths n_L the SUT takes",
+    "sizes": "a list of whole architectures [n0, ..., nL], when the SUT takes only those",
+    "labels": "'onehot' (default) or 'integer': Y of a one-hot loss arrives as class indices, shape (m,)",
+    "bias": "'2d' (default: (1, n) or (n, 1)) or '1d': every b_l arrives, and db_l goes back, as shape (n,)",
+    "returns": "which of 'loss', 'dZ', 'dA0' the SUT returns (default all three; dW and db always)",
+}
+"""supports keys of contract 1.1 that describe architectures and formats."""
+ALL_SUPPORT_KEYS = (*SUPPORT_KEYS, *SHAPE_KEYS)
 
 
 class ContractError(ValueError):
@@ -137,14 +156,16 @@ def validate_inputs(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> N
         raise ContractError(f"params has unexpected keys {extra}")
 
 
-def check_answer(case: dict, answer: Any, m: int) -> Iterator[tuple[str, str]]:
-    """Yield (key, problem) for every way a SUT's answer breaks the contract."""
+def check_answer(case: dict, answer: Any, m: int, skip: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+    """Yield (key, problem) for every way a SUT's answer breaks the contract; ``skip`` names the
+    tensors the SUT declared it does not return (``not_returned``): absent, they are no problem."""
     if not isinstance(answer, dict):
         yield "answer", f"backprop must return a dict, got {type(answer).__name__}"
         return
     loss = answer.get("loss")
     if loss is None:
-        yield "loss", "missing key 'loss'"
+        if "loss" not in skip:
+            yield "loss", "missing key 'loss'"
     else:
         try:
             value = float(loss)
@@ -155,7 +176,7 @@ def check_answer(case: dict, answer: Any, m: int) -> Iterator[tuple[str, str]]:
                 yield "loss", f"'loss' is {value}"
     for key, shape in gradient_shapes(case, m).items():
         if key not in answer:
-            if key != "dA0":
+            if key != "dA0" and key not in skip:
                 yield key, f"missing key {key!r}"
             continue
         got = answer[key]
@@ -185,11 +206,62 @@ def from_rows(case: dict, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 
 def supported(supports: dict | None, key: str) -> tuple[str, ...]:
-    """The names a SUT supports for one of SUPPORT_KEYS (all of them when it declares nothing)."""
+    """The names a SUT supports for one of SUPPORT_KEYS (all of them when it declares nothing).
+
+    ``hidden_activations`` and ``output_activations`` are also narrowed by ``activations``.
+    """
     every = SUPPORT_KEYS[key]
+    if key in ("hidden_activations", "output_activations"):
+        every = supported(supports, "activations")
     if not supports or key not in supports:
         return every
-    unknown = [n for n in supports[key] if n not in every]
+    unknown = [n for n in supports[key] if n not in SUPPORT_KEYS[key]]
     if unknown:
-        raise ContractError(f"supports[{key!r}] names unknown {unknown}; valid: {', '.join(every)}")
+        raise ContractError(f"supports[{key!r}] names unknown {unknown}; valid: {', '.join(SUPPORT_KEYS[key])}")
     return tuple(n for n in every if n in supports[key])
+
+
+def _ints(supports: dict, key: str, low: int) -> tuple[int, ...] | None:
+    if key not in supports:
+        return None
+    values = supports[key]
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not values or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= low for v in values):
+        raise ContractError(f"supports[{key!r}] must be a non-empty list of integers >= {low}, got {values!r}")
+    return tuple(sorted(set(values)))
+
+
+def declared(supports: dict | None) -> dict:
+    """Contract 1.1's architecture and format keys, validated, with their defaults filled in."""
+    supports = supports or {}
+    out = {"depths": _ints(supports, "depths", 1), "output_units": _ints(supports, "output_units", 1)}
+    sizes = supports.get("sizes")
+    if sizes is not None:
+        if isinstance(sizes, (str, bytes)) or not sizes or not all(
+                isinstance(s, (list, tuple)) and len(s) >= 2 and all(isinstance(n, int) and n >= 1 for n in s)
+                for s in sizes):
+            raise ContractError(f"supports['sizes'] must be a non-empty list of [n0, ..., nL], got {sizes!r}")
+        sizes = tuple(tuple(s) for s in sizes)
+    out["sizes"] = sizes
+    for key, valid, default in (("labels", LABELS, "onehot"), ("bias", BIASES, "2d")):
+        value = supports.get(key, default)
+        if value not in valid:
+            raise ContractError(f"supports[{key!r}] must be one of {', '.join(valid)}, got {value!r}")
+        out[key] = value
+    returns = supports.get("returns", OPTIONAL_OUTPUTS)
+    if isinstance(returns, str) or not set(returns) <= set(OPTIONAL_OUTPUTS):
+        raise ContractError(f"supports['returns'] lists which of {', '.join(OPTIONAL_OUTPUTS)} the SUT returns "
+                            f"(dW and db always), got {returns!r}")
+    out["returns"] = tuple(k for k in OPTIONAL_OUTPUTS if k in returns)
+    return out
+
+
+def not_returned(case: dict, supports: dict | None) -> list[str]:
+    """The contract tensors a SUT says it does not return, in backward order (loss first)."""
+    returns = declared(supports)["returns"]
+    out = [] if "loss" in returns else ["loss"]
+    if "dZ" not in returns:
+        out += [k for k in backward_order(case, with_dA0=False) if k.startswith("dZ")]
+    if "dA0" not in returns:
+        out.append("dA0")
+    return out

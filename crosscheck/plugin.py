@@ -29,7 +29,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 import pytest  # noqa: E402
 
-from crosscheck import boundary, profiles  # noqa: E402
+from crosscheck import boundary, conventions, profiles  # noqa: E402
 from crosscheck import check as _check  # noqa: E402
 from crosscheck import results as _results  # noqa: E402
 from crosscheck import sut as _sut  # noqa: E402
@@ -63,6 +63,9 @@ def pytest_addoption(parser):
     group = parser.getgroup("crosscheck", "backprop-crosscheck")
     group.addoption("--sut", default=_sut.DEFAULT, metavar="SPEC",
                     help="system under test: pkg.module:func or path/to/file.py:func (default %(default)s)")
+    group.addoption("--convention", default="contract", choices=conventions.NAMES,
+                    help="how the SUT's code is written: contract (default), ng, nielsen, cs231n "
+                         "(docs/conventions.md)")
     group.addoption("--results", default=None, metavar="FILE.jsonl",
                     help="write one JSON record per checked case to FILE.jsonl")
     group.addoption("--oracles", default=",".join(ORACLES), metavar="NAMES",
@@ -185,7 +188,8 @@ class Session:
         if self._sut is None:
             opt = self.config.getoption
             try:
-                self._sut = _sut.load(opt("sut"), opt("isolation"), opt("case_timeout"), opt("case_memory"))
+                self._sut = _sut.load(opt("sut"), opt("isolation"), opt("case_timeout"), opt("case_memory"),
+                                      opt("convention"))
             except _sut.SutLoadError as exc:
                 self.close()
                 raise pytest.UsageError(str(exc)) from None
@@ -230,7 +234,7 @@ class Session:
                 "hypothesis_profile": profiles.chosen or profiles.default_name(),  # the cross-check tests' own
                 "hypothesis_seed": self.config.getoption("hypothesis_seed", None),
                 "workers": getattr(self.config.option, "numprocesses", None) or 0,
-                "isolation": self.config.getoption("isolation"),
+                "isolation": self.config.getoption("isolation"), "convention": self.config.getoption("convention"),
                 "case_timeout": self.config.getoption("case_timeout"),
                 "started": self.started, "duration": time.time() - self.started,
                 "completed": code != pytest.ExitCode.INTERRUPTED, "interrupted": code == pytest.ExitCode.INTERRUPTED,

@@ -42,11 +42,27 @@ def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 
     _check_range("depth", min_depth, max_depth, 1)
     _check_range("width", min_width, max_width, 1)
     _check_range("batch", min_batch, max_batch, 1)
-    acts = contract.supported(supports, "activations")
-    usable = [name for name in contract.supported(supports, "losses")
-              if losses.get(name).outputs is None or set(losses.get(name).outputs) & set(acts)]
-    if not acts or not usable:
-        raise InvalidArgument(f"supports {supports!r} leaves no activation/loss pair to generate")
+    hidden = contract.supported(supports, "hidden_activations")
+    outputs = contract.supported(supports, "output_activations")
+    try:
+        shape = contract.declared(supports)
+    except contract.ContractError as exc:
+        raise InvalidArgument(str(exc)) from None
+    depth_choices = tuple(d for d in range(min_depth, max_depth + 1) if shape["depths"] is None or d in shape["depths"])
+    if not depth_choices and shape["depths"]:
+        depth_choices = shape["depths"]  # the SUT takes only these: they win over the test's range
+    if not hidden:
+        depth_choices = tuple(d for d in depth_choices if d == 1)
+    pairs = [(loss, out) for loss in contract.supported(supports, "losses") for out in outputs
+             if (losses.get(loss).outputs is None or out in losses.get(loss).outputs)
+             and _widths(shape, loss, out, (min_width, max_width))]
+    if shape["sizes"]:
+        pairs = [(loss, out) for loss, out in pairs if _architectures(shape, hidden, loss, out)]
+    elif not depth_choices:
+        pairs = []
+    if not pairs:
+        raise InvalidArgument(f"supports {supports!r} leaves no network (activations, loss, depth, output width) "
+                              f"to generate")
     dtype_choices = [d for d in contract.supported(supports, "dtypes") if dtypes is None or d in dtypes]
     layout_choices = [d for d in contract.supported(supports, "layouts") if layouts is None or d in layouts]
     if scales is not None and not set(scales) <= set(_problems.SCALES):
@@ -55,25 +71,47 @@ def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 
     if not dtype_choices or not layout_choices or not scale_choices:
         raise InvalidArgument(f"no dtype, layout or scale left: supports {supports!r}, dtypes {dtypes!r}, "
                               f"layouts {layouts!r}, scales {scales!r} (scales: {', '.join(_problems.SCALES)})")
-    drawn = _cases(acts, tuple(usable), tuple(dtype_choices), tuple(layout_choices), scale_choices,
-                   contract.supported(supports, "reductions"), (min_depth, max_depth), (min_width, max_width),
+    drawn = _cases(hidden, tuple(pairs), shape, tuple(dtype_choices), tuple(layout_choices), scale_choices,
+                   contract.supported(supports, "reductions"), depth_choices, (min_width, max_width),
                    (min_batch, max_batch))
     return drawn if sample_units is None else drawn.map(lambda case: {**case, "sample": {"units": sample_units}})
 
 
-@st.composite
-def _cases(draw, acts, usable, dtype_choices, layout_choices, scale_choices, reductions, depth, width, batch):
-    min_width, max_width = width
-    loss = draw(st.sampled_from(usable))
-    allowed_out = [a for a in acts if losses.get(loss).outputs is None or a in losses.get(loss).outputs]
-    L = draw(st.integers(*depth))
+def _min_out(loss: str, out: str) -> int:
     # one-unit outputs make softmax constant and one-hot targets trivial; the builder allows them
     # for everything else
-    out = draw(st.sampled_from(allowed_out))
-    min_out = 2 if (out == "softmax" or losses.get(loss).targets == "onehot") else 1
-    sizes = [draw(st.integers(min_width, max_width)) for _ in range(L)]
-    sizes.append(draw(st.integers(max(min_width, min_out), max(max_width, min_out))))
-    hidden = [draw(st.sampled_from(acts)) for _ in range(L - 1)]
+    return 2 if (out == "softmax" or losses.get(loss).targets == "onehot") else 1
+
+
+def _widths(shape: dict, loss: str, out: str, width: tuple[int, int]) -> tuple[int, ...] | range:
+    """The output widths a case with this loss and output activation may have."""
+    low = _min_out(loss, out)
+    if shape["output_units"] is not None:
+        return tuple(n for n in shape["output_units"] if n >= low)
+    return range(max(width[0], low), max(width[1], low) + 1)
+
+
+def _architectures(shape: dict, hidden, loss: str, out: str) -> list[tuple[int, ...]]:
+    """The declared whole architectures that fit this loss and output activation."""
+    return [s for s in shape["sizes"] if s[-1] >= _min_out(loss, out)
+            and (shape["depths"] is None or len(s) - 1 in shape["depths"])
+            and (shape["output_units"] is None or s[-1] in shape["output_units"]) and (hidden or len(s) == 2)]
+
+
+@st.composite
+def _cases(draw, hidden_acts, pairs, shape, dtype_choices, layout_choices, scale_choices, reductions, depths,
+           width, batch):
+    min_width, max_width = width
+    loss = draw(st.sampled_from(sorted({loss for loss, _ in pairs}, key=[p[0] for p in pairs].index)))
+    out = draw(st.sampled_from([o for l_, o in pairs if l_ == loss]))
+    if shape["sizes"]:
+        sizes = list(draw(st.sampled_from(_architectures(shape, hidden_acts, loss, out))))
+        L = len(sizes) - 1
+    else:
+        L = draw(st.sampled_from(depths))
+        sizes = [draw(st.integers(min_width, max_width)) for _ in range(L)]
+        sizes.append(draw(st.sampled_from(_widths(shape, loss, out, width))))
+    hidden = [draw(st.sampled_from(hidden_acts)) for _ in range(L - 1)]
     return {
         "contract_version": contract.CONTRACT_VERSION,
         "sizes": sizes,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crosscheck import boundary, contract
+from crosscheck import boundary, contract, conventions
 
 DEFAULT = "reference_impl:backprop"
 ISOLATION = ("process", "none")
@@ -32,6 +32,7 @@ class Sut:
     """The callable, when the SUT lives in this process; None when it lives in a child process."""
     supports: dict | None
     child: boundary.Child | None = field(default=None, compare=False)
+    convention: str = conventions.DEFAULT
 
     def supported(self, key: str) -> tuple[str, ...]:
         return contract.supported(self.supports, key)
@@ -78,9 +79,11 @@ def validate_supports(spec: str, supports) -> None:
     if not isinstance(supports, dict):
         raise SutLoadError(f"--sut {spec!r}: supports must be a dict, got {type(supports).__name__}")
     for key, names in supports.items():
-        if key not in contract.SUPPORT_KEYS:
+        if key not in contract.ALL_SUPPORT_KEYS:
             raise SutLoadError(f"--sut {spec!r}: supports has unknown key {key!r}; "
-                               f"valid: {', '.join(contract.SUPPORT_KEYS)}")
+                               f"valid: {', '.join(contract.ALL_SUPPORT_KEYS)}")
+        if key not in contract.SUPPORT_KEYS:
+            continue
         if isinstance(names, str) or not hasattr(names, "__iter__"):
             raise SutLoadError(f"--sut {spec!r}: supports[{key!r}] must be a list of names, got {names!r}")
         try:
@@ -89,37 +92,69 @@ def validate_supports(spec: str, supports) -> None:
             raise SutLoadError(f"--sut {spec!r}: {exc}") from None
         if not chosen:
             raise SutLoadError(f"--sut {spec!r}: supports[{key!r}] is empty: no case could be generated")
+    from hypothesis.errors import InvalidArgument
+
+    from crosscheck import strategies
+
+    try:
+        contract.declared(supports)
+        strategies.cases(supports)  # a declaration that leaves nothing to generate is an error too
+    except (contract.ContractError, InvalidArgument) as exc:
+        raise SutLoadError(f"--sut {spec!r}: {exc}") from None
 
 
-def load_here(spec: str = DEFAULT) -> Sut:
-    """Import the SUT's callable into this process; its ``supports`` dict may sit on the callable or its module."""
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not target or not attr:
-        raise SutLoadError(f"--sut must look like 'pkg.module:func' or 'path/to/file.py:func', got {spec!r}")
+def _import(spec: str, target: str):
     try:
         if target.endswith(".py"):
             path = Path(target)
             if not path.is_file():
                 raise SutLoadError(f"--sut file {target!r} does not exist")
-            module = _module_from_file(path.resolve())
-        else:
-            module = importlib.import_module(target)
+            return _module_from_file(path.resolve())
+        return importlib.import_module(target)
     except SutLoadError:
         raise
     except BaseException as exc:  # noqa: BLE001  (a SystemExit at import is a load error too)
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise SutLoadError(f"--sut {spec!r}: importing {target!r} failed: {type(exc).__name__}: {exc}") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
+
+
+def load_here(spec: str = DEFAULT, convention: str = conventions.DEFAULT) -> Sut:
+    """Import the SUT into this process and put its convention in front of it.
+
+    ``spec`` is ``pkg.module:name`` or ``path/to/file.py:name``; a convention whose code is a whole
+    module (ng) takes the module alone. ``supports`` may sit on the named object or its module; it
+    narrows what the convention states (``conventions.merge``).
+    """
+    try:
+        conv = conventions.get(convention)
+    except conventions.ConventionError as exc:
+        raise SutLoadError(str(exc)) from None
+    target, sep, attr = spec.rpartition(":")
+    if conv.target == "module" and not sep:
+        target, attr = spec, ""
+    if not target or (conv.target != "module" and not attr):
+        raise SutLoadError(f"--sut must look like 'pkg.module:func' or 'path/to/file.py:func'"
+                           f"{' (or a module alone)' if conv.target == 'module' else ''}, got {spec!r}")
+    module = _import(spec, target)
+    obj = getattr(module, attr, None) if attr else module
+    if obj is None or (conv.target == "function" and not callable(obj)):
         raise SutLoadError(f"--sut {spec!r}: {target!r} has no callable {attr!r}")
-    supports = getattr(fn, "supports", None) or getattr(module, "supports", None)
-    validate_supports(spec, supports)
-    return Sut(spec, fn, dict(supports) if supports is not None else None)
+    own = getattr(obj, "supports", None) if attr else None
+    own = own if isinstance(own, dict) or own is None else None
+    own = own or getattr(module, "supports", None)
+    validate_supports(spec, own)
+    try:
+        fn, stated = conv.adapt(obj)
+    except conventions.ConventionError as exc:
+        raise SutLoadError(f"--sut {spec!r}: {exc}") from None
+    supports = conventions.merge(stated, dict(own) if own is not None else None)
+    validate_supports(f"{spec} (convention {convention})", supports)
+    return Sut(spec, conventions.formats(fn, supports), supports, convention=convention)
 
 
 def load(spec: str = DEFAULT, isolation: str = "process", timeout: float = boundary.DEFAULT_TIMEOUT,
-         memory_mb: float = boundary.DEFAULT_MEMORY_MB) -> Sut:
+         memory_mb: float = boundary.DEFAULT_MEMORY_MB, convention: str = conventions.DEFAULT) -> Sut:
     """Load the SUT for checking: in a child process (the default) or, with ``isolation="none"``, here.
 
     Raises SutLoadError with the reason (a missing file, a failed import, a bad ``supports``, an
@@ -128,11 +163,11 @@ def load(spec: str = DEFAULT, isolation: str = "process", timeout: float = bound
     if isolation not in ISOLATION:
         raise SutLoadError(f"isolation must be one of {', '.join(ISOLATION)}, got {isolation!r}")
     if isolation == "none":
-        return load_here(spec)
-    child = boundary.Child(spec, timeout=timeout, memory_mb=memory_mb)
+        return load_here(spec, convention)
+    child = boundary.Child(spec, timeout=timeout, memory_mb=memory_mb, convention=convention)
     try:
         child.start()
     except boundary.SutLoadFailed as exc:
         raise SutLoadError(str(exc)) from None
     validate_supports(spec, child.supports)
-    return Sut(spec, None, child.supports, child)
+    return Sut(spec, None, child.supports, child, convention)

@@ -1,8 +1,10 @@
 """The contract's own checks and the SUT loader: bad input gets an error that names the problem."""
 
+import re
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis.errors import InvalidArgument
 
 from crosscheck import contract, problems
@@ -87,7 +89,7 @@ def test_generated_cases_stay_inside_what_the_sut_supports(case):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(min_depth=0), "depth must satisfy 1 <= min <= max"),
     (dict(max_width=0), "width must satisfy 1 <= min <= max"),
-    (dict(supports={"activations": ["tanh"], "losses": ["bce"]}), "leaves no activation/loss pair"),
+    (dict(supports={"activations": ["tanh"], "losses": ["bce"]}), "leaves no network"),
 ])
 def test_strategy_arguments_are_validated_up_front(kwargs, message):
     with pytest.raises(InvalidArgument, match=message):
@@ -121,3 +123,50 @@ def test_a_sut_loads_from_a_file_with_its_supports(tmp_path):
     sut.close()
     here = load(f"{path}:backprop", isolation="none")
     assert here.supported("dtypes") == ("float64",) and callable(here.backprop) and not here.isolated
+
+
+# contract 1.1: supports that say what real code does
+
+ARCHITECTURE = {"hidden_activations": ["relu"], "output_activations": ["sigmoid"], "losses": ["bce"],
+                "layouts": ["columns"], "output_units": [1]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=cs.cases(ARCHITECTURE))
+def test_an_architecture_declaration_is_honoured(case):
+    assert case["activations"][-1] == "sigmoid" and set(case["activations"][:-1]) <= {"relu"}
+    assert case["loss"] == "bce" and case["layout"] == "columns" and case["sizes"][-1] == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=cs.cases(ARCHITECTURE, min_width=17, max_width=96, max_depth=3, sample_units=3))
+def test_an_architecture_declaration_is_honoured_by_wide_sampled_cases(case):
+    assert case["sizes"][-1] == 1 and min(case["sizes"][1:-1] or [17]) >= 17
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=cs.cases({"sizes": [[4, 3, 2], [5, 2]], "losses": ["softmax_cross_entropy"],
+                      "output_activations": ["identity"], "hidden_activations": ["relu"]}))
+def test_fixed_architectures_are_the_only_ones_drawn(case):
+    assert case["sizes"] in ([4, 3, 2], [5, 2])
+    assert case["activations"] in (["relu", "identity"], ["identity"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=cs.cases({"depths": [2]}, max_depth=4))
+def test_declared_depths_are_honoured(case):
+    assert len(case["sizes"]) == 3
+
+
+@pytest.mark.parametrize("supports, message", [
+    ({"depths": [0]}, "supports['depths'] must be a non-empty list of integers >= 1"),
+    ({"labels": "ints"}, "supports['labels'] must be one of onehot, integer"),
+    ({"returns": ["dW"]}, "supports['returns'] lists which of loss, dZ, dA0"),
+    ({"output_units": [1], "losses": ["cross_entropy"]}, "leaves no network"),
+    ({"hidden_activations": ["nope"]}, "names unknown ['nope']"),
+])
+def test_a_bad_architecture_declaration_is_one_load_error(tmp_path, supports, message):
+    path = tmp_path / "mine.py"
+    path.write_text(f"supports = {supports!r}\ndef backprop(case, params, X, Y):\n    return {{}}\n")
+    with pytest.raises(SutLoadError, match=re.escape(message)):
+        load(f"{path}:backprop", isolation="none")

@@ -1,0 +1,234 @@
+"""Conventions: code as it is really written, in front of the one harness.
+
+A convention turns what ``--sut`` names (a function, a module of course functions, a network
+class, a model class) into the contract's ``backprop(case, params, X, Y) -> dict``, and states
+what that code does: its layout, batch scaling, bias shape, label format, architecture and which
+outputs it returns, as contract 1.1 ``supports``. It never infers any of these from the answers
+(inferring would let a forgotten mean pass as "a different convention"). The checks, oracles,
+tolerance, records and report never learn a convention's name.
+
+An adapter runs where the SUT runs (``crosscheck.boundary``), so a stateful object is built there,
+afresh for each call.
+
+| name | --sut names | what the code is |
+|---|---|---|
+| contract | a function | ``backprop(case, params, X, Y)`` (docs/contract.md) |
+| ng | a module | ``L_model_forward``, ``L_model_backward``, ``compute_cost`` (deeplearning.ai) |
+| nielsen | a class | ``Network(sizes)`` with ``weights``, ``biases`` and a per-example ``backprop(x, y)`` |
+| cs231n | a class | ``FullyConnectedNet(...)`` (or ``TwoLayerNet``) with ``params`` and ``loss(X, y)`` |
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from crosscheck import contract
+
+DEFAULT = "contract"
+
+
+class ConventionError(ValueError):
+    """What ``--sut`` names does not have the shape its convention needs."""
+
+
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    states: str
+    """The scaling, layout, bias shape and label format, in words (``--help``, docs, the record)."""
+    target: str
+    """What --sut names: 'function', 'module' or 'class'."""
+    adapt: Callable
+    """(the named object) -> (backprop, supports): the contract function and what the code does."""
+
+
+# ---------------------------------------------------------------------------------------------
+# format adapters of contract 1.1: what a plain contract function may declare
+
+
+def _one_d_bias(b):
+    return np.asarray(b).reshape(-1)
+
+
+def _back_to_2d(db, shape):
+    """A 1-D db of the right length back to the contract's shape; anything else as it is, for the
+    contract check to name."""
+    n = int(np.prod(shape))
+    return db.reshape(shape) if isinstance(db, np.ndarray) and db.shape == (n,) else db
+
+
+def formats(fn: Callable, supports: dict | None) -> Callable:
+    """The contract function behind a SUT that declares integer labels or 1-D biases (contract 1.1)."""
+    declared = contract.declared(supports)
+    if declared["labels"] == "onehot" and declared["bias"] == "2d":
+        return fn
+    from crosscheck import losses
+
+    def backprop(case, params, X, Y):
+        columns = case["layout"] == "columns"
+        given_params, given_Y = params, Y
+        if declared["bias"] == "1d":
+            given_params = {k: _one_d_bias(v) if k.startswith("b") else v for k, v in params.items()}
+        if declared["labels"] == "integer" and losses.get(case["loss"]).targets == "onehot":
+            given_Y = np.argmax(Y, axis=0 if columns else 1)
+        out = fn(case, given_params, X, given_Y)
+        if declared["bias"] == "1d" and isinstance(out, dict):
+            out = {k: _back_to_2d(v, params[k[1:]].shape) if k.startswith("db") and k[1:] in params else v
+                   for k, v in out.items()}
+        return out
+
+    return backprop
+
+
+# ---------------------------------------------------------------------------------------------
+# ng: the deeplearning.ai course's functions
+
+
+def _ng(module):
+    missing = [f for f in ("L_model_forward", "L_model_backward") if not callable(getattr(module, f, None))]
+    if missing:
+        raise ConventionError(f"convention ng needs a module with L_model_forward and L_model_backward; "
+                              f"{getattr(module, '__name__', module)!r} lacks {', '.join(missing)}")
+    forward, backward = module.L_model_forward, module.L_model_backward
+    cost = getattr(module, "compute_cost", None)
+
+    def backprop(case, params, X, Y):
+        AL, caches = forward(X, dict(params))
+        grads = backward(AL, Y, caches)
+        L, m = len(case["sizes"]) - 1, X.shape[1]
+        out = {key: grads[key] for l in range(1, L + 1) for key in (f"dW{l}", f"db{l}") if key in grads}
+        if "dA0" in grads:  # the course's dA is of the summed loss: the 1/m sits in linear_backward
+            out["dA0"] = grads["dA0"] / np.asarray(m, dtype=np.asarray(grads["dA0"]).dtype)
+        if callable(cost):
+            out["loss"] = float(np.squeeze(cost(AL, Y)))
+        return out
+
+    supports = {"hidden_activations": ["relu"], "output_activations": ["sigmoid"], "losses": ["bce"],
+                "layouts": ["columns"], "reductions": ["mean"],
+                "returns": ["dA0"] + (["loss"] if callable(cost) else [])}
+    return backprop, supports
+
+
+# ---------------------------------------------------------------------------------------------
+# nielsen: a network class with a per-example backprop
+
+
+def _takes(cls, name: str) -> bool:
+    try:
+        return name in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _nielsen(cls):
+    if not inspect.isclass(cls) or not callable(getattr(cls, "backprop", None)):
+        raise ConventionError(f"convention nielsen needs a network class with backprop(x, y); got {cls!r}")
+    module = inspect.getmodule(cls)
+    costs = {"half_sse": getattr(module, "QuadraticCost", None), "bce": getattr(module, "CrossEntropyCost", None)}
+    takes_cost = _takes(cls, "cost")
+    losses_ = ["half_sse"] + (["bce"] if takes_cost and costs["bce"] is not None else [])
+
+    def backprop(case, params, X, Y):
+        sizes, L, m = list(case["sizes"]), len(case["sizes"]) - 1, X.shape[1]
+        net = cls(sizes, cost=costs[case["loss"]]) if takes_cost else cls(sizes)  # afresh: it keeps state
+        net.weights = [params[f"W{l}"] for l in range(1, L + 1)]
+        net.biases = [params[f"b{l}"] for l in range(1, L + 1)]
+        sum_b = sum_w = None
+        for i in range(m):  # update_mini_batch's loop: one example at a time, summed
+            nabla_b, nabla_w = net.backprop(X[:, i:i + 1], Y[:, i:i + 1])
+            sum_b = list(nabla_b) if sum_b is None else [s + n for s, n in zip(sum_b, nabla_b, strict=True)]
+            sum_w = list(nabla_w) if sum_w is None else [s + n for s, n in zip(sum_w, nabla_w, strict=True)]
+        scale = (lambda a: a / np.asarray(m, np.asarray(a).dtype)) if case["reduction"] == "mean" else (lambda a: a)
+        out = {}
+        for l in range(1, L + 1):
+            out[f"dW{l}"], out[f"db{l}"] = scale(sum_w[l - 1]), scale(sum_b[l - 1])
+        cost = getattr(net, "cost", None)
+        if cost is not None and callable(getattr(cost, "fn", None)) and callable(getattr(net, "feedforward", None)):
+            total = sum(float(cost.fn(net.feedforward(X[:, i:i + 1]), Y[:, i:i + 1])) for i in range(m))
+            out["loss"] = total / m if case["reduction"] == "mean" else total
+        return out
+
+    has_loss = takes_cost and all(c is not None and callable(getattr(c, "fn", None)) for c in costs.values()
+                                  if c is not None)
+    supports = {"activations": ["sigmoid"], "losses": losses_, "layouts": ["columns"],
+                "returns": ["loss"] if has_loss else []}
+    return backprop, supports
+
+
+# ---------------------------------------------------------------------------------------------
+# cs231n: a model class with loss(X, y) -> (loss, grads)
+
+
+def _cs231n(cls):
+    if not inspect.isclass(cls) or not callable(getattr(cls, "loss", None)):
+        raise ConventionError(f"convention cs231n needs a model class with loss(X, y); got {cls!r}")
+    two_layer = _takes(cls, "hidden_dim") and not _takes(cls, "hidden_dims")
+
+    def backprop(case, params, X, Y):
+        sizes, L = case["sizes"], len(case["sizes"]) - 1
+        wanted = {"input_dim": sizes[0], "num_classes": sizes[-1], "reg": 0.0, "dtype": np.dtype(case["dtype"]).type,
+                  "hidden_dims": list(sizes[1:-1]), "hidden_dim": sizes[1] if L == 2 else None}
+        model = cls(**{k: v for k, v in wanted.items() if _takes(cls, k)})  # afresh: it keeps state
+        model.params = {}
+        for l in range(1, L + 1):
+            model.params[f"W{l}"] = params[f"W{l}"]
+            model.params[f"b{l}"] = _one_d_bias(params[f"b{l}"])  # the model's biases are 1-D
+        loss, grads = model.loss(X, np.argmax(Y, axis=1))  # integer labels
+        out = {"loss": float(loss)}
+        for l in range(1, L + 1):
+            out[f"dW{l}"] = grads.get(f"W{l}")
+            out[f"db{l}"] = _back_to_2d(grads.get(f"b{l}"), params[f"b{l}"].shape)
+        return out
+
+    supports = {"hidden_activations": ["relu"], "output_activations": ["identity"],
+                "losses": ["softmax_cross_entropy"], "layouts": ["rows"], "reductions": ["mean"], "returns": ["loss"]}
+    if two_layer:
+        supports["depths"] = [2]
+    return backprop, supports
+
+
+def _contract(fn):
+    if not callable(fn):
+        raise ConventionError(f"convention contract needs a function backprop(case, params, X, Y); got {fn!r}")
+    return fn, None
+
+
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
+    Convention("contract", "the plain-dict contract: any layout, reduction and output the case asks for",
+               "function", _contract),
+    Convention("ng", "columns layout; hidden relu, output sigmoid, bce; the mean over examples; dA of the summed "
+               "loss with the 1/m inside linear_backward; returns dW, db, dA0 and the cost, no dZ", "module", _ng),
+    Convention("nielsen", "columns layout; sigmoid everywhere; the quadratic cost (or network2's cross-entropy "
+               "when the class takes a cost); per-example backprop(x, y) summed, divided by m for the mean as "
+               "update_mini_batch does; returns dW, db (and the cost when it has fn), no dZ", "class", _nielsen),
+    Convention("cs231n", "rows layout; {affine - relu} x (L - 1) - affine - softmax loss on the scores; 1-D biases; "
+               "integer labels; reg = 0; the mean over examples; returns the loss, dW and db", "class", _cs231n),
+]}
+NAMES = tuple(CONVENTIONS)
+
+
+def get(name: str) -> Convention:
+    try:
+        return CONVENTIONS[name]
+    except (KeyError, TypeError):
+        raise ConventionError(f"unknown convention {name!r}; valid: {', '.join(NAMES)}") from None
+
+
+def merge(stated: dict | None, own: dict | None) -> dict | None:
+    """What a convention states, narrowed by what the code declares itself: the intersection of name
+    lists, and the code's own value for everything else."""
+    if stated is None:
+        return own
+    if own is None:
+        return dict(stated)
+    out = dict(stated)
+    for key, value in own.items():
+        if key in contract.SUPPORT_KEYS and key in stated:
+            out[key] = [n for n in stated[key] if n in value]
+        else:
+            out[key] = value
+    return out
