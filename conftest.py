@@ -14,4 +14,9 @@ import crosscheck.profiles  # noqa: F401  (registers the profiles, as the instal
 
 settings.register_profile("ci", parent=settings.get_profile("crosscheck-ci"))
 settings.register_profile("dev", parent=settings.get_profile("crosscheck-dev"))
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_configure(config):
+    # a profile the run names wins (Hypothesis's plugin or ours loads it); this is only the default
+    if not config.getoption("hypothesis_profile", None) and not os.environ.get("HYPOTHESIS_PROFILE"):
+        settings.load_profile("ci" if os.environ.get("CI") else "dev")

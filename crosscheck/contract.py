@@ -256,6 +256,27 @@ def declared(supports: dict | None) -> dict:
     return out
 
 
+def outside(case: dict, supports: dict | None) -> str | None:
+    """Why a concrete case lies outside what a SUT declares (None when it is inside)."""
+    acts = case["activations"]
+    checks = [("hidden_activations", acts[:-1]), ("output_activations", acts[-1:]), ("losses", [case["loss"]]),
+              ("layouts", [case["layout"]]), ("dtypes", [case["dtype"]]), ("reductions", [case["reduction"]])]
+    if "scale" in case:
+        checks.append(("scales", [case["scale"]]))
+    for key, names in checks:
+        missing = [n for n in names if n not in supported(supports, key)]
+        if missing:
+            return f"{key} {missing} not in the SUT's supports"
+    shape, sizes = declared(supports), list(case["sizes"])
+    if shape["sizes"] is not None and tuple(sizes) not in shape["sizes"]:
+        return f"sizes {sizes} is not one of the architectures the SUT declares"
+    if shape["depths"] is not None and len(sizes) - 1 not in shape["depths"]:
+        return f"depth {len(sizes) - 1} is not one the SUT declares"
+    if shape["output_units"] is not None and sizes[-1] not in shape["output_units"]:
+        return f"output width {sizes[-1]} is not one the SUT declares"
+    return None
+
+
 def not_returned(case: dict, supports: dict | None) -> list[str]:
     """The contract tensors a SUT says it does not return, in backward order (loss first)."""
     returns = declared(supports)["returns"]

@@ -16,6 +16,7 @@ afresh for each call.
 | ng | a module | ``L_model_forward``, ``L_model_backward``, ``compute_cost`` (deeplearning.ai) |
 | nielsen | a class | ``Network(sizes)`` with ``weights``, ``biases`` and a per-example ``backprop(x, y)`` |
 | cs231n | a class | ``FullyConnectedNet(...)`` (or ``TwoLayerNet``) with ``params`` and ``loss(X, y)`` |
+| layers | a mapping | layer objects with forward and backward methods (``LAYER_KEYS``) |
 """
 
 from __future__ import annotations
@@ -191,6 +192,122 @@ def _cs231n(cls):
     return backprop, supports
 
 
+# ---------------------------------------------------------------------------------------------
+# layers: layer objects with forward and backward methods, described by a mapping
+
+
+LAYER_KEYS = {
+    "dense": "callable (n_in, n_out) -> a fully connected layer object",
+    "activations": "{contract activation name: callable () -> an activation layer object}",
+    "losses": "{contract loss name: callable () -> a loss object}",
+    "loss_methods": "(value, gradient) method names of a loss object: value(y, a) and gradient(y, a) = "
+                    "d value / d a, per entry or per example (default ('loss', 'gradient'))",
+    "forward": "the layers' forward method, forward(X) -> out (default 'forward')",
+    "backward": "the layers' backward method, backward(d_out) -> d_in (default 'backward')",
+    "weights": "where a dense layer keeps W: an attribute path such as 'W' or 'params.W' (default 'W')",
+    "bias": "where it keeps b (default 'b')",
+    "bias_shape": "'2d' ((1, n), the default) or '1d'",
+    "gradients": "{'W': path, 'b': path} where dW and db are found after backward, or 'optimizer' when "
+                 "backward passes them to an optimizer's update(param, grad)",
+    "initialize": "with gradients 'optimizer': the dense layer's method that takes the optimizer",
+}
+"""The mapping a layer library is described by (the ``layers`` convention); the layout is rows."""
+
+
+def _get(obj, path: str):
+    for part in path.split("."):
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    return obj
+
+
+def _set(obj, path: str, value) -> None:
+    *head, last = path.split(".")
+    for part in head:
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    if isinstance(obj, dict):
+        obj[last] = value
+    else:
+        setattr(obj, last, value)
+
+
+class _Recorder:
+    """An optimizer that records what backward hands it and changes nothing."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def update(self, param, grad):
+        self.seen.append((param, grad))
+        return param
+
+    def __copy__(self):  # a layer that copies its optimizer keeps recording into the same list
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def _layers(mapping):
+    if not isinstance(mapping, dict) or "dense" not in mapping:
+        raise ConventionError("convention layers needs a mapping (a dict) with at least 'dense', 'activations' "
+                              f"and 'losses'; its keys: {', '.join(LAYER_KEYS)}")
+    unknown = sorted(set(mapping) - set(LAYER_KEYS))
+    if unknown:
+        raise ConventionError(f"the layers mapping has unknown keys {unknown}; valid: {', '.join(LAYER_KEYS)}")
+    m_ = {"loss_methods": ("loss", "gradient"), "forward": "forward", "backward": "backward", "weights": "W",
+          "bias": "b", "bias_shape": "2d", "gradients": {"W": "dW", "b": "db"}, "activations": {}, "losses": {},
+          **mapping}
+    value_of, gradient_of = m_["loss_methods"]
+    by_optimizer = m_["gradients"] == "optimizer"
+
+    def backprop(case, params, X, Y):
+        sizes, L, m = case["sizes"], len(case["sizes"]) - 1, X.shape[0]
+        r = 1.0 / m if case["reduction"] == "mean" else 1.0
+        seen, stack, dense = [], [], []
+        for l in range(1, L + 1):  # afresh for each call: layers cache their inputs
+            layer = m_["dense"](sizes[l - 1], sizes[l])
+            if by_optimizer:
+                getattr(layer, m_["initialize"])(_Recorder(seen))
+            b = params[f"b{l}"]
+            _set(layer, m_["weights"], params[f"W{l}"].copy())
+            _set(layer, m_["bias"], (b.reshape(-1) if m_["bias_shape"] == "1d" else b).copy())
+            dense.append(layer)
+            stack += [layer, m_["activations"][case["activations"][l - 1]]()]
+        loss_object = m_["losses"][case["loss"]]()
+        out = X
+        for layer in stack:
+            out = getattr(layer, m_["forward"])(out)
+        value = np.asarray(getattr(loss_object, value_of)(Y, out))
+        d = np.asarray(getattr(loss_object, gradient_of)(Y, out))
+        d = d * np.asarray(r, d.dtype)  # the reduction, applied at dA_L: the layers are linear in d_out
+        weights = [_get(layer, m_["weights"]) for layer in dense]
+        biases = [_get(layer, m_["bias"]) for layer in dense]
+        for layer in reversed(stack):
+            d = getattr(layer, m_["backward"])(d)
+        grads = {}
+        if by_optimizer:
+            for param, grad in seen:
+                for l in range(1, L + 1):
+                    if param is weights[l - 1]:
+                        grads[f"dW{l}"] = grad
+                    elif param is biases[l - 1]:
+                        grads[f"db{l}"] = grad
+        else:
+            for l in range(1, L + 1):
+                grads[f"dW{l}"] = _get(dense[l - 1], m_["gradients"]["W"])
+                grads[f"db{l}"] = _get(dense[l - 1], m_["gradients"]["b"])
+        for l in range(1, L + 1):
+            if f"db{l}" in grads:
+                grads[f"db{l}"] = _back_to_2d(np.asarray(grads[f"db{l}"]), params[f"b{l}"].shape)
+        grads["dA0"] = d
+        grads["loss"] = float(np.sum(value)) * r
+        return grads
+
+    supports = {"activations": list(m_["activations"]), "losses": list(m_["losses"]),
+                "layouts": ["rows"], "returns": ["loss", "dA0"]}
+    return backprop, supports
+
+
 def _contract(fn):
     if not callable(fn):
         raise ConventionError(f"convention contract needs a function backprop(case, params, X, Y); got {fn!r}")
@@ -205,6 +322,10 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("nielsen", "columns layout; sigmoid everywhere; the quadratic cost (or network2's cross-entropy "
                "when the class takes a cost); per-example backprop(x, y) summed, divided by m for the mean as "
                "update_mini_batch does; returns dW, db (and the cost when it has fn), no dZ", "class", _nielsen),
+    Convention("layers", "rows layout; layer objects built afresh for each call from a mapping that names the "
+               "dense layer, the activation and loss objects, the methods, and where dW and db are found (or the "
+               "optimizer they are passed to); the reduction applied to the loss gradient that seeds backward; "
+               "returns dW, db, dA0 and the loss, no dZ", "mapping", _layers),
     Convention("cs231n", "rows layout; {affine - relu} x (L - 1) - affine - softmax loss on the scores; 1-D biases; "
                "integer labels; reg = 0; the mean over examples; returns the loss, dW and db", "class", _cs231n),
 ]}

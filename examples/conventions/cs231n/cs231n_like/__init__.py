@@ -1,0 +1,1 @@
+"""Layers and a fully connected classifier in the style of the CS231n assignments."""

@@ -1,0 +1,1 @@
+"""Classifiers built from ``cs231n_like.layers``."""
