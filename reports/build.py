@@ -297,6 +297,9 @@ def _failure(results: Results, group: FailureGroup, n: int) -> dict:
         "margin": c.pair_margin if c.verdict == "oracle_disagreement" else c.margin,
         "agree": sorted(o for o in oracles if (by.get((o, c.first_divergence)) or {}).get("passed")),
         "probed": _probed(record), "units": _units(c.case),
+        "not_checked": [compact(t) for t in record.get("not_checked") or []],
+        "convention": compact(record.get("convention") or "contract"),
+        "output": compact(record.get("output") or ""),
     }
 
 

@@ -108,3 +108,14 @@ def test_an_honest_architecture_gets_no_unsupported_case_in_the_ci_profile(repo)
     assert len(cases) == 600 and len(sampled) == 300  # columns only: 2 full tests and 2 sampled, 150 each
     assert [c["verdict"] for c in cases].count("unsupported") == 0
     assert {c["case"]["sizes"][-1] for c in cases} == {1}
+
+
+def test_the_report_says_which_convention_and_what_was_not_checked(repo, tmp_path):
+    from reports.build import build_report
+
+    proc, cases = check(repo, "ng/buggy_db_not_averaged.py", "ng", "--profile", "smoke", "--oracles", "fd",
+                        results="ng.jsonl")
+    assert proc.returncode == 1 and cases
+    html = build_report([repo / "ng.jsonl"], tmp_path / "r.html").read_text()
+    assert "(convention ng)" in html and "Not checked (the SUT does not return them)" in html
+    assert "<code>dZ1</code>" in html
