@@ -178,7 +178,9 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
         S = {"loss": r * (_sources((C_F + m) * loss.value_terms(a, y).sum(), (C_F + 2) * m * a.shape[1])
                           + (terms * E_a).sum((-1, -2)))}
         M_dA = r * terms
-        E_dA = r * (_sources(C_F * terms, C_F) + loss.hess_abs(a, y, E_a))
+        # r * loss'(a) is one more product: one more rounding, and a flush to zero of its own that
+        # r does not scale (an underflow is eta whatever the size of the factors)
+        E_dA = r * (_sources((C_F + 1) * terms, C_F) + loss.hess_abs(a, y, E_a)) + _sources(np.zeros_like(terms), 1)
         for l in range(L, 0, -1):
             act = activations.get(names[l - 1])
             n = Z[l].shape[1]
@@ -194,7 +196,11 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
                 s = rows(Al * dA)
                 M_dZ = A[l] * (M_dA + rows(A[l] * M_dA))
                 E_dZ = ((E_A[l] + _sources(C_F * Al, C_F)) * (dA + s)
-                        + Al * (E_dA + rows(E_A[l] * dA) + rows(Al * E_dA) + _sources(n * s, 2 * n)))
+                        + Al * (E_dA + rows(E_A[l] * dA) + rows(Al * E_dA) + _sources(n * s, 2 * n))
+                        # dZ's own operations may flush to zero with nothing to scale the loss: the
+                        # product a (da - s), or, with the explicit Jacobian, the n products
+                        # (a_k a_j) da_j and their sum
+                        + _sources(np.zeros_like(s), 2 * n + C_F))
             dZ = grow(M_dZ, E_dZ)
             A_prev = grow(np.abs(A[l - 1]), E_A[l - 1])
             S[f"dZ{l}"] = E_dZ
