@@ -17,6 +17,8 @@ CONTRACT_VERSION = "1.0"
 LAYOUTS = ("rows", "columns")
 DTYPES = ("float64", "float32")
 REDUCTIONS = ("mean", "sum")
+SCALES = ("small", "unit", "large")
+"""The input scales of generated cases (their multipliers are ``problems.SCALES``)."""
 REQUIRED_CASE_KEYS = ("sizes", "activations", "loss", "layout", "dtype", "reduction")
 SUPPORT_KEYS = {
     "activations": activations.NAMES,
@@ -24,6 +26,7 @@ SUPPORT_KEYS = {
     "layouts": LAYOUTS,
     "dtypes": DTYPES,
     "reductions": REDUCTIONS,
+    "scales": SCALES,  # a SUT whose formulas overflow on large inputs declares the scales it is valid on
 }
 
 

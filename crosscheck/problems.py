@@ -25,6 +25,7 @@ from crosscheck import contract, losses, tolerance
 
 SCALES = {"small": 0.1, "unit": 1.0, "large": 4.0}
 """Multiplier on He-style weights N(0, 1/fan_in), on inputs N(0, 1) and on biases N(0, 1/4)."""
+assert tuple(SCALES) == contract.SCALES, "the contract names the scales a SUT may declare"
 OUTPUT_CAP = {"float64": 15.0, "float32": 6.0}
 LOG_OF_OUTPUT = ("bce", "cross_entropy")
 

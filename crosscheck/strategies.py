@@ -31,8 +31,8 @@ def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 
           scales: tuple[str, ...] | None = None, sample_units: int | None = None) -> st.SearchStrategy[dict]:
     """Case dicts: the contract's keys plus ``batch``, ``seed``, ``scale`` and ``contract_version``.
 
-    ``supports`` restricts names the way a SUT's ``supports`` attribute does; ``dtypes``,
-    ``layouts`` and ``scales`` (of ``problems.SCALES``) narrow further. ``sample_units`` makes every
+    ``supports`` restricts names (and scales) the way a SUT's ``supports`` attribute does;
+    ``dtypes``, ``layouts`` and ``scales`` (of ``problems.SCALES``) narrow further. ``sample_units`` makes every
     case a sampled one (``crosscheck.sampling``), for networks too wide for finite differences of
     every entry. Arguments are checked here, before anything is drawn.
     """
@@ -49,8 +49,10 @@ def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 
         raise InvalidArgument(f"supports {supports!r} leaves no activation/loss pair to generate")
     dtype_choices = [d for d in contract.supported(supports, "dtypes") if dtypes is None or d in dtypes]
     layout_choices = [d for d in contract.supported(supports, "layouts") if layouts is None or d in layouts]
-    scale_choices = tuple(_problems.SCALES if scales is None else scales)
-    if not dtype_choices or not layout_choices or not set(scale_choices) <= set(_problems.SCALES) or not scale_choices:
+    if scales is not None and not set(scales) <= set(_problems.SCALES):
+        raise InvalidArgument(f"scales {scales!r}: valid scales are {', '.join(_problems.SCALES)}")
+    scale_choices = tuple(s for s in contract.supported(supports, "scales") if scales is None or s in scales)
+    if not dtype_choices or not layout_choices or not scale_choices:
         raise InvalidArgument(f"no dtype, layout or scale left: supports {supports!r}, dtypes {dtypes!r}, "
                               f"layouts {layouts!r}, scales {scales!r} (scales: {', '.join(_problems.SCALES)})")
     drawn = _cases(acts, tuple(usable), tuple(dtype_choices), tuple(layout_choices), scale_choices,
