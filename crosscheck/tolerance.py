@@ -169,14 +169,19 @@ def loss_backward(loss: losses.Loss, a: np.ndarray, y: np.ndarray, E_A: np.ndarr
     return S_loss, r * terms, E_dA
 
 
+def derivative_error(act: activations.Activation, Z: np.ndarray, E_Z: np.ndarray) -> np.ndarray:
+    """The error bound of g'(Z), elementwise, for Z computed with error bound E_Z: its own rounding
+    (``d1_terms``, which covers every textbook form, from Z or from A = g(Z)) and Z's error moved by |g''|."""
+    return _sources(C_F * act.d1_terms(Z), C_F) + act.d2(Z) * E_Z
+
+
 def activation_backward(act: activations.Activation, Z: np.ndarray, E_Z: np.ndarray, E_A: np.ndarray,
                         M_dA: np.ndarray, E_dA: np.ndarray, dtype: str):
     """(|dZ|, E_dZ) for dZ = dA g'(Z) (softmax: A (dA - <A, dA>)), dA of magnitude M_dA and error E_dA."""
-    u, eta = unit_roundoff(dtype), UNDERFLOW[str(dtype)]
     dA = grow(M_dA, E_dA, dtype)
     if act.elementwise:
         d1, d2 = act.d1(Z), act.d2(Z)
-        g1 = d1 + u * (C_F * act.d1_terms(Z) + d2 * E_Z[0]) + eta * (C_F + d2 * E_Z[1])
+        g1 = d1 + grow(0, derivative_error(act, Z, E_Z), dtype)
         E_dZ = E_dA * g1 + dA * d2 * E_Z + _sources(C_F * (dA * act.d1_terms(Z) + dA * g1), 2 * C_F)
         return M_dA * d1, E_dZ
     # softmax: dZ = A (dA - <A, dA>)
