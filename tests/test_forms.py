@@ -4,7 +4,8 @@ correct arithmetic differs (a flush to zero).
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 import reference_impl
@@ -15,6 +16,20 @@ from examples.forms import catalogue, composites
 from reference_impl import activations as reference_activations
 
 REFERENCE = Sut("reference_impl:backprop", reference_impl.backprop, reference_impl.supports)
+
+COMPOSITES = [f"examples.forms.composites:backprop_{c.lower()}" for c in composites.COMPOSITES]
+
+
+@pytest.mark.forms
+@pytest.mark.parametrize("layout", contract.LAYOUTS)
+@pytest.mark.parametrize("dtype", contract.DTYPES)
+@pytest.mark.parametrize("spec", COMPOSITES)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_composite_of_correct_forms_passes(spec, dtype, layout, crosscheck, data):
+    sut = load(spec)
+    crosscheck(data.draw(cs.problems(sut.supports, dtypes=(dtype,), layouts=(layout,)), label="problem"), sut)
+
 
 # JAX flushes a subnormal dZ3 entry (torch: -1.477e-308) to -0: each side of dZ's own product may
 # flush to zero, however small the factors are.
