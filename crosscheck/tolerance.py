@@ -21,14 +21,16 @@ the forward and backward pass, with the standard bounds:
 
 Forward:  E_Z = (n_{l-1} + 1)(|A_{l-1}||W_l| + |b_l|) + E_A |W_l|,
           E_A = C_F terms(g) + |g'| E_Z                (softmax: its |Jacobian| applied to E_Z)
-Loss:     E_dA_L = r (C_F terms(loss') + |loss''| (E_A + C_F |A_L|)),   r = 1/m or 1
+Loss:     E_dA_L = r ((C_F + 1) terms(loss') + |loss''| (E_A + C_F |A_L|)) + eta,   r = 1/m or 1
 Backward: E_dZ = E_dA |g'| + |dA| (|g''| E_Z + C_F terms(g')) + C_F |dZ|
+          (softmax: its |Jacobian|, and (2n + C_F) eta for its own products)
           E_dW = m |A|ᵀ|dZ| + E_Aᵀ|dZ| + |A|ᵀ E_dZ,   E_db = m Σ|dZ| + Σ E_dZ,
           E_dA_{l-1} = n_l |dZ||W|ᵀ + E_dZ |W|ᵀ
 where |dA|, |dZ| are themselves propagated as magnitudes (sums of absolute terms), so that
-cancellation never shrinks the bound. The bound covers any correct order of summation and any
-textbook form of each formula (fused shortcuts or the general chain), because it charges the
-magnitudes of the terms, not of the result. It scales with depth and width through the n's and
+cancellation never shrinks the bound. The bound covers any correct order of summation and every
+textbook form of each formula (fused shortcuts or the general chain; the catalogue in
+examples/forms/catalogue.py, each form tested against these bounds in tests/test_forms.py), because
+it charges the magnitudes of the terms, not of the result. It scales with depth and width through the n's and
 through the propagated E's: nothing in it is fitted to test outcomes.
 
 A sampled case (``crosscheck.sampling``) compares probes: its entries get the same allowance, and
