@@ -87,6 +87,16 @@ def sig_terms(z):
     return 0.5 * (1 + np.abs(np.tanh(z / 2)))
 
 
+def tanh_terms(z):
+    """The rounding scale of tanh: 2 + |tanh z|, the terms of its exp forms, accurate to u absolutely.
+
+    2 sigma(2z) - 1 = 2 / (1 + e^-2z) - 1 adds 1 + tanh z and 1; 1 - 2 / (e^2z + 1) adds 1 and
+    1 - tanh z; (e^z - e^-z) / (e^z + e^-z) rounds its numerator at u (e^z + e^-z), u after the
+    division. Near 0 each of them errs by u while tanh z is tiny.
+    """
+    return 2 + np.abs(np.tanh(z))
+
+
 def _sech2(z):
     """tanh'(z) = sech^2 z, without the cancellation of 1 - tanh^2 (the error model needs tiny values)."""
     with np.errstate(over="ignore"):
@@ -102,11 +112,13 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", "g(z) = 1 / (1 + e^-z);  g' = g (1 - g)",
                    sigmoid, sig_terms, lambda z: _s(z) * _s(-z),
                    lambda z: _s(z) * _s(-z) * np.abs(_s(-z) - _s(z)),
-                   lambda z: sig_terms(z) + _s(z)),
+                   # A (1 - A) rounds at sig_terms + sigma, and moves A's rounding by |1 - 2A|
+                   lambda z: sig_terms(z) + _s(z) + np.abs(_s(-z) - _s(z)) * sig_terms(z)),
         Activation("tanh", "g(z) = tanh z;  g' = 1 - g^2",
-                   np.tanh, lambda z: np.abs(np.tanh(z)), _sech2,
+                   np.tanh, tanh_terms, _sech2,
                    lambda z: 2 * np.abs(np.tanh(z)) * _sech2(z),
-                   lambda z: 1 + np.tanh(z) ** 2),
+                   # 1 - A^2 rounds at 1 + A^2, and moves A's rounding (tanh_terms) by |2A|
+                   lambda z: 1 + np.tanh(z) ** 2 + 2 * np.abs(np.tanh(z)) * tanh_terms(z)),
         Activation("relu", "g(z) = max(0, z);  g' = [z > 0] (0 at z = 0)",
                    lambda z: _where(z.real > 0, z, 0.0 * z), lambda z: np.maximum(z, 0),
                    lambda z: (z > 0) * 1.0,
@@ -115,13 +127,15 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z: _where(z.real >= 0, z, 0.01 * z),
                    lambda z: np.where(z >= 0, z, -0.01 * z), lambda z: np.where(z >= 0, 1.0, 0.01),
                    lambda z: np.zeros_like(z),
-                   lambda z: np.where(z >= 0, 1.0, 0.01), kink=0.0),
+                   # 1 - 0.99 [z < 0] cancels its terms 1 and 0.99 down to 0.01
+                   lambda z: np.where(z >= 0, 1.0, 1.99), kink=0.0),
         Activation("elu", "g(z) = z for z > 0, e^z - 1 otherwise;  g' = g + 1 for z <= 0",
                    _elu,
                    lambda z: np.where(z > 0, z, 2.0),  # e^z - 1 may be formed naively: scale 1
                    lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
                    lambda z: np.where(z > 0, 0.0, np.exp(np.minimum(z, 0))),
-                   lambda z: np.where(z > 0, 1.0, 2.0)),
+                   # A + 1 rounds at |A| + 1 <= 2, and carries A's own rounding (scale 2)
+                   lambda z: np.where(z > 0, 1.0, 4.0)),
         Activation("softplus", "g(z) = log(1 + e^z);  g' = sigmoid(z)",
                    softplus, lambda z: softplus(z) + 1,  # log(1 + e^z) rounds 1 + e^z
                    # sigma(z) may be formed as exp(z - softplus(z)): rounding grows with softplus(z)
@@ -130,7 +144,8 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z: z * sigmoid(z), lambda z: np.abs(z) * sig_terms(z),
                    lambda z: np.abs(_s(z) * (1 + z * _s(-z))),
                    lambda z: np.abs(_s(z) * _s(-z) * (2 + z * (_s(-z) - _s(z)))),
-                   lambda z: (1 + np.abs(z)) * sig_terms(z) + np.abs(z) * _s(z)),
+                   # sigma + A (1 - sigma) also moves A's rounding (|z| sig_terms) by 1 - sigma
+                   lambda z: (1 + np.abs(z)) * sig_terms(z) + np.abs(z) * _s(z) + _s(-z) * np.abs(z) * sig_terms(z)),
         Activation("gelu", "g(z) = z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2;  g' = Phi + z phi",
                    lambda z: z * 0.5 * special.erfc(-z / np.sqrt(2)),
                    lambda z: np.abs(z) * _Phi_terms(z),  # (1 + erf) / 2 rounds at scale 1

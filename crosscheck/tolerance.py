@@ -21,14 +21,16 @@ the forward and backward pass, with the standard bounds:
 
 Forward:  E_Z = (n_{l-1} + 1)(|A_{l-1}||W_l| + |b_l|) + E_A |W_l|,
           E_A = C_F terms(g) + |g'| E_Z                (softmax: its |Jacobian| applied to E_Z)
-Loss:     E_dA_L = r (C_F terms(loss') + |loss''| (E_A + C_F |A_L|)),   r = 1/m or 1
+Loss:     E_dA_L = r ((C_F + 1) terms(loss') + |loss''| (E_A + C_F |A_L|)) + eta,   r = 1/m or 1
 Backward: E_dZ = E_dA |g'| + |dA| (|g''| E_Z + C_F terms(g')) + C_F |dZ|
+          (softmax: its |Jacobian|, and (2n + C_F) eta for its own products)
           E_dW = m |A|ᵀ|dZ| + E_Aᵀ|dZ| + |A|ᵀ E_dZ,   E_db = m Σ|dZ| + Σ E_dZ,
           E_dA_{l-1} = n_l |dZ||W|ᵀ + E_dZ |W|ᵀ
 where |dA|, |dZ| are themselves propagated as magnitudes (sums of absolute terms), so that
-cancellation never shrinks the bound. The bound covers any correct order of summation and any
-textbook form of each formula (fused shortcuts or the general chain), because it charges the
-magnitudes of the terms, not of the result. It scales with depth and width through the n's and
+cancellation never shrinks the bound. The bound covers any correct order of summation and every
+textbook form of each formula (fused shortcuts or the general chain; the catalogue in
+examples/forms/catalogue.py, each form tested against these bounds in tests/test_forms.py), because
+it charges the magnitudes of the terms, not of the result. It scales with depth and width through the n's and
 through the propagated E's: nothing in it is fitted to test outcomes.
 
 A sampled case (``crosscheck.sampling``) compares probes: its entries get the same allowance, and
@@ -136,6 +138,79 @@ def _sources(rounding: np.ndarray, ops) -> np.ndarray:
     return np.stack([rounding, np.broadcast_to(np.asarray(ops, np.float64), np.shape(rounding))])
 
 
+def grow(M: np.ndarray, E: np.ndarray, dtype: str) -> np.ndarray:
+    """The largest magnitude a computation in ``dtype`` can give a value of magnitude M and error bound E."""
+    return M + unit_roundoff(dtype) * E[0] + UNDERFLOW[str(dtype)] * E[1]
+
+
+def _rows(x):
+    return x.sum(-1, keepdims=True)  # over the units of each example
+
+
+def activation_forward(act: activations.Activation, Z: np.ndarray, E_Z: np.ndarray, dtype: str) -> np.ndarray:
+    """E_A: the error bound of A = g(Z), for Z (rows layout) computed with error bound E_Z."""
+    if act.elementwise:
+        slope = act.d1(Z) + act.d2(Z) * grow(0, E_Z, dtype)  # |g'| anywhere the computed Z can be
+        return _sources(C_F * act.v_terms(Z), C_F) + slope * E_Z
+    # softmax, shifted by the max, or not, or as exp(z - logsumexp z)
+    A = act.value(Z)
+    Ez = E_Z + _sources(C_F * (np.abs(Z) + np.abs(Z).max(-1, keepdims=True)), C_F)
+    return _sources(C_F * A, C_F) + A * (Ez + _rows(A * Ez))
+
+
+def loss_backward(loss: losses.Loss, a: np.ndarray, y: np.ndarray, E_A: np.ndarray, r: float):
+    """(S of J, |dA_L|, E_dA_L) for J = r sum_i loss(a_i, y_i), a = A_L computed with error bound E_A."""
+    m = a.shape[0]
+    E_a = E_A + _sources(C_F * np.abs(a), C_F)
+    terms = loss.grad_terms(a, y)
+    S_loss = r * (_sources((C_F + m) * loss.value_terms(a, y).sum(), (C_F + 2) * m * a.shape[1])
+                  + (terms * E_a).sum((-1, -2)))
+    # r * loss'(a) is one more product: one more rounding, and a flush to zero of its own that
+    # r does not scale (an underflow is eta whatever the size of the factors)
+    E_dA = r * (_sources((C_F + 1) * terms, C_F) + loss.hess_abs(a, y, E_a)) + _sources(np.zeros_like(terms), 1)
+    return S_loss, r * terms, E_dA
+
+
+def derivative_error(act: activations.Activation, Z: np.ndarray, E_Z: np.ndarray) -> np.ndarray:
+    """The error bound of g'(Z), elementwise, for Z computed with error bound E_Z: its own rounding
+    (``d1_terms``, which covers every textbook form, from Z or from A = g(Z)) and Z's error moved by |g''|."""
+    return _sources(C_F * act.d1_terms(Z), C_F) + act.d2(Z) * E_Z
+
+
+def activation_backward(act: activations.Activation, Z: np.ndarray, E_Z: np.ndarray, E_A: np.ndarray,
+                        M_dA: np.ndarray, E_dA: np.ndarray, dtype: str):
+    """(|dZ|, E_dZ) for dZ = dA g'(Z) (softmax: A (dA - <A, dA>)), dA of magnitude M_dA and error E_dA."""
+    dA = grow(M_dA, E_dA, dtype)
+    if act.elementwise:
+        d1, d2 = act.d1(Z), act.d2(Z)
+        g1 = d1 + grow(0, derivative_error(act, Z, E_Z), dtype)
+        E_dZ = E_dA * g1 + dA * d2 * E_Z + _sources(C_F * (dA * act.d1_terms(Z) + dA * g1), 2 * C_F)
+        return M_dA * d1, E_dZ
+    # softmax: dZ = A (dA - <A, dA>)
+    A = act.value(Z)
+    n = Z.shape[-1]
+    Al = grow(A, E_A, dtype)
+    s = _rows(Al * dA)
+    E_dZ = ((E_A + _sources(C_F * Al, C_F)) * (dA + s)
+            + Al * (E_dA + _rows(E_A * dA) + _rows(Al * E_dA) + _sources(n * s, 2 * n))
+            # dZ's own operations may flush to zero with nothing to scale the loss: the product
+            # a (da - s), or, with the explicit Jacobian, the n products (a_k a_j) da_j and their sum
+            + _sources(np.zeros_like(s), 2 * n + C_F))
+    return A * (M_dA + _rows(A * M_dA)), E_dZ
+
+
+def layer_backward(A_prev: np.ndarray, E_A_prev: np.ndarray, M_dZ: np.ndarray, E_dZ: np.ndarray, W: np.ndarray,
+                   dtype: str):
+    """(S_dW, S_db, |dA_prev|, E_dA_prev) for dW = A_prevᵀ dZ, db = Σ_examples dZ, dA_prev = dZ Wᵀ (rows)."""
+    m, n = M_dZ.shape[-2], M_dZ.shape[-1]
+    dZ = grow(M_dZ, E_dZ, dtype)
+    A_prev_ = grow(np.abs(A_prev), E_A_prev, dtype)
+    S_dW = _sources(m * (A_prev_.T @ dZ), 2 * m) + np.swapaxes(E_A_prev, -1, -2) @ dZ + A_prev_.T @ E_dZ
+    S_db = _sources(m * dZ.sum(0, keepdims=True), 2 * m) + E_dZ.sum(-2, keepdims=True)
+    E_dA = _sources(n * (dZ @ np.abs(W).T), 2 * n) + E_dZ @ np.abs(W).T
+    return S_dW, S_db, M_dZ @ np.abs(W).T, E_dA
+
+
 def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
     """Propagate magnitudes and error bounds (float64, rows layout) for one case.
 
@@ -143,65 +218,34 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
     axis and are propagated by the same linear maps. Where an error is multiplied by a computed
     value, the bound uses that value's magnitude as a computation in the case's dtype may produce
     it, |x| + allowed(E_x) (``grow``): when a tiny factor such as a saturated tanh' = 1e-30 is
-    computed as 1e-15, that, not 1e-30, is what multiplies the error arriving from above.
+    computed as 1e-15, that, not 1e-30, is what multiplies the error arriving from above. Each stage
+    is one function (``activation_forward``, ``loss_backward``, ``activation_backward``,
+    ``layer_backward``), so that a single formula's bound can be tested on its own.
     """
     L, m = len(case["activations"]), X.shape[0]
     names = case["activations"]
-    u, eta = unit_roundoff(case["dtype"]), UNDERFLOW[case["dtype"]]
-    grow = lambda M, E: M + u * E[0] + eta * E[1]  # noqa: E731
+    dtype = case["dtype"]
     W = {l: np.asarray(params[f"W{l}"], np.float64) for l in range(1, L + 1)}
     b = {l: np.asarray(params[f"b{l}"], np.float64) for l in range(1, L + 1)}
     A, E_A = [np.asarray(X, np.float64)], [np.zeros((2,) + X.shape)]
     Z, E_Z = [None], [None]
-    T = lambda x: np.swapaxes(x, -1, -2)  # noqa: E731
-    rows = lambda x: x.sum(-1, keepdims=True)  # noqa: E731  (over the units of each example)
     with np.errstate(all="ignore"):
         for l in range(1, L + 1):
             n_in = W[l].shape[0] + 1
-            A_prev = grow(np.abs(A[-1]), E_A[-1])
+            A_prev = grow(np.abs(A[-1]), E_A[-1], dtype)
             Z.append(A[-1] @ W[l] + b[l])
             E_Z.append(_sources(n_in * (A_prev @ np.abs(W[l]) + np.abs(b[l])), 2 * n_in) + E_A[-1] @ np.abs(W[l]))
             act = activations.get(names[l - 1])
             A.append(act.value(Z[l]))
-            if act.elementwise:
-                slope = act.d1(Z[l]) + act.d2(Z[l]) * grow(0, E_Z[l])  # |g'| anywhere the computed Z can be
-                E_A.append(_sources(C_F * act.v_terms(Z[l]), C_F) + slope * E_Z[l])
-            else:  # softmax, with the max subtracted first
-                Ez = E_Z[l] + _sources(C_F * (np.abs(Z[l]) + np.abs(Z[l]).max(-1, keepdims=True)), C_F)
-                E_A.append(_sources(C_F * A[l], C_F) + A[l] * (Ez + rows(A[l] * Ez)))
+            E_A.append(activation_forward(act, Z[l], E_Z[l], dtype))
 
-        loss = losses.get(case["loss"])
         r = 1.0 / m if case["reduction"] == "mean" else 1.0
-        a, y = A[L], np.asarray(Y, np.float64)
-        E_a = E_A[L] + _sources(C_F * np.abs(a), C_F)
-        terms = loss.grad_terms(a, y)
-        S = {"loss": r * (_sources((C_F + m) * loss.value_terms(a, y).sum(), (C_F + 2) * m * a.shape[1])
-                          + (terms * E_a).sum((-1, -2)))}
-        M_dA = r * terms
-        E_dA = r * (_sources(C_F * terms, C_F) + loss.hess_abs(a, y, E_a))
+        S_loss, M_dA, E_dA = loss_backward(losses.get(case["loss"]), A[L], np.asarray(Y, np.float64), E_A[L], r)
+        S = {"loss": S_loss}
         for l in range(L, 0, -1):
-            act = activations.get(names[l - 1])
-            n = Z[l].shape[1]
-            dA = grow(M_dA, E_dA)
-            if act.elementwise:
-                d1, d2 = act.d1(Z[l]), act.d2(Z[l])
-                g1 = d1 + u * (C_F * act.d1_terms(Z[l]) + d2 * E_Z[l][0]) + eta * (C_F + d2 * E_Z[l][1])
-                M_dZ = M_dA * d1
-                E_dZ = (E_dA * g1 + dA * d2 * E_Z[l]
-                        + _sources(C_F * (dA * act.d1_terms(Z[l]) + dA * g1), 2 * C_F))
-            else:  # softmax: dZ = A (dA - <A, dA>)
-                Al = grow(A[l], E_A[l])
-                s = rows(Al * dA)
-                M_dZ = A[l] * (M_dA + rows(A[l] * M_dA))
-                E_dZ = ((E_A[l] + _sources(C_F * Al, C_F)) * (dA + s)
-                        + Al * (E_dA + rows(E_A[l] * dA) + rows(Al * E_dA) + _sources(n * s, 2 * n)))
-            dZ = grow(M_dZ, E_dZ)
-            A_prev = grow(np.abs(A[l - 1]), E_A[l - 1])
+            M_dZ, E_dZ = activation_backward(activations.get(names[l - 1]), Z[l], E_Z[l], E_A[l], M_dA, E_dA, dtype)
             S[f"dZ{l}"] = E_dZ
-            S[f"dW{l}"] = _sources(m * (A_prev.T @ dZ), 2 * m) + T(E_A[l - 1]) @ dZ + A_prev.T @ E_dZ
-            S[f"db{l}"] = _sources(m * dZ.sum(0, keepdims=True), 2 * m) + E_dZ.sum(-2, keepdims=True)
-            M_dA = M_dZ @ np.abs(W[l]).T
-            E_dA = _sources(n * (dZ @ np.abs(W[l]).T), 2 * n) + E_dZ @ np.abs(W[l]).T
+            S[f"dW{l}"], S[f"db{l}"], M_dA, E_dA = layer_backward(A[l - 1], E_A[l - 1], M_dZ, E_dZ, W[l], dtype)
         S["dA0"] = E_dA
     return Bounds(S=S, E_Z=E_Z, E_A=E_A, Z=Z, A=A)
 

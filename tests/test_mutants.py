@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crosscheck import strategies as cs
-from crosscheck.sut import load
 from mutants.catalogue import CATALOGUE
 from mutants.kill import hunt
 
@@ -32,20 +31,9 @@ def test_mutant_is_killed_and_localized(mutant, crosscheck):
         f"{kill.mislocalized[0]}")
 
 
-@pytest.fixture(scope="module")
-def loaded():
-    """Each correct alternative loaded once, in its own process, as --sut would load it."""
-    suts = {}
-    yield suts
-    for sut in suts.values():
-        sut.close()
-
-
 @pytest.mark.parametrize("spec", CORRECT)
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_correct_alternative_passes(spec, crosscheck, loaded, data):
-    if spec not in loaded:
-        loaded[spec] = load(spec)
-    sut = loaded[spec]
+    sut = loaded(spec)
     crosscheck(data.draw(cs.problems(sut.supports), label="problem"), sut)
