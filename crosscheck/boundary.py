@@ -68,24 +68,38 @@ def answer_keys(case: dict, m: int) -> list[str]:
 
 
 class _Opaque:
-    """Stands for an answer value that cannot cross the process boundary (cannot be pickled)."""
+    """Stands for an answer value that is not plain data (an object of the SUT's own, a list, ...)."""
 
     def __init__(self, type_name: str):
         self.type_name = type_name
 
     def __repr__(self):
-        return f"<unpicklable {self.type_name}>"
+        return f"<{self.type_name}>"
+
+
+PLAIN = (int, float, complex, bool, str, type(None))
+
+
+def _plain(value):
+    """The value as plain data that no later call can change and that carries none of the SUT's code:
+    an ndarray (of numbers) copied as a base ndarray, a number or string as it is, anything else a
+    stand-in naming its type (what the contract check then reports)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufc":
+            return _Opaque(f"ndarray of {value.dtype}")
+        return np.array(value, subok=False, copy=True)
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+        return value.dtype.type(value)
+    if type(value) in PLAIN:
+        return value
+    return _Opaque(type(value).__name__)
 
 
 def _own(answer, keys: list[str]):
-    """A copy of the answer's contract keys that no later call of the SUT can change."""
+    """A plain copy of the answer's contract keys (``_plain``), and the names of its other keys."""
     if not isinstance(answer, dict):
-        return answer, []
-    out = {}
-    for key in keys:
-        if key in answer:
-            value = answer[key]
-            out[key] = value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
+        return _Opaque(type(answer).__name__), []
+    out = {key: _plain(answer[key]) for key in keys if key in answer}
     extra = sorted(str(k) for k in answer if k not in keys)
     return out, extra
 
@@ -131,11 +145,14 @@ def call_twice(fn, case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Ou
     keys = answer_keys(case, m)
     pristine = (copy.deepcopy(case), {k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
     answers, extra = [], []
-    for _ in range(2):
+    for call in range(2):
         given = (copy.deepcopy(case), {k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
         try:
             raw = fn(*given)
         except NotImplementedError as exc:
+            if call:  # declining a case it has just answered is not declining it
+                return Outcome("raised", message=f"the SUT answered the first call and raised NotImplementedError "
+                               f"on the second, with the same inputs: {exc}", seconds=time.perf_counter() - start)
             return Outcome("unsupported", message=f"NotImplementedError: {exc}", seconds=time.perf_counter() - start)
         except SystemExit as exc:
             return Outcome("crashed", message=f"the SUT called sys.exit({exc.code!r})",
@@ -154,23 +171,6 @@ def call_twice(fn, case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Ou
         owned, extra = _own(raw, keys)
         answers.append(owned)
     return Outcome("answered", answers[0], answers[1], extra_keys=extra, seconds=time.perf_counter() - start)
-
-
-def _picklable(outcome: Outcome) -> Outcome:
-    """Replace answer values that cannot be pickled by a stand-in naming their type."""
-    for answer in (outcome.first, outcome.second):
-        if isinstance(answer, dict):
-            for key, value in answer.items():
-                try:
-                    pickle.dumps(value)
-                except Exception:  # noqa: BLE001
-                    answer[key] = _Opaque(type(value).__name__)
-    if outcome.first is not None and not isinstance(outcome.first, dict):
-        try:
-            pickle.dumps(outcome.first)
-        except Exception:  # noqa: BLE001
-            outcome.first = outcome.second = _Opaque(type(outcome.first).__name__)
-    return outcome
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,31 +196,70 @@ def _orphan_watch() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _serve(fd: int, spec: str, convention: str) -> None:
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _serve(fd: int, spec: str, convention: str, memory_mb: float) -> None:
     import faulthandler
+    import json
 
     faulthandler.enable()  # a segfault prints the SUT's Python stack into the output tail
     _orphan_watch()
-    conn = Connection(fd)
+    conn, me = Connection(fd), os.getpid()
     from crosscheck import sut as _sut
 
     try:
         loaded = _sut.load_here(spec, convention)
+        supports = json.loads(json.dumps(loaded.supports))  # plain data, whatever the SUT declared
     except Exception as exc:  # noqa: BLE001
         conn.send(("error", str(exc)))
         return
-    conn.send(("ready", loaded.supports))
+    conn.send(("ready", supports))
     while True:
         try:
-            request = conn.recv()
+            number, case, params, X, Y = conn.recv()
         except EOFError:
             return
-        case, params, X, Y = request
-        conn.send(("outcome", _picklable(call_twice(loaded.backprop, case, params, X, Y))))
+        outcome = call_twice(loaded.backprop, case, params, X, Y)
+        if os.getpid() != me:  # a copy the SUT forked must not answer in the child's place
+            os._exit(0)
+        if memory_mb and _peak_mb() > memory_mb:  # a peak the parent's sampling may have missed
+            outcome = Outcome("crashed", message=f"the SUT's process went over the memory limit of {memory_mb:g} "
+                              f"MiB resident (--case-memory) during the case (peak {_peak_mb():.0f} MiB)",
+                              seconds=outcome.seconds)
+            conn.send(("outcome", number, outcome))
+            os._exit(0)  # the peak stays: a fresh process measures the next case
+        conn.send(("outcome", number, outcome))
 
 
 # ---------------------------------------------------------------------------------------------
 # the parent's side
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Reads what the child sends without running or importing any of the SUT's code: numpy arrays
+    and scalars, builtin data, and the boundary's own two classes."""
+
+    ALLOWED = {
+        ("crosscheck.boundary", "Outcome"), ("crosscheck.boundary", "_Opaque"), ("builtins", "complex"),
+        ("numpy", "dtype"), ("numpy", "ndarray"),
+        *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")),
+        *((m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+        return super().find_class(module, name)
+
+    @classmethod
+    def loads(cls, data: bytes):
+        import io
+
+        return cls(io.BytesIO(data)).load()
 
 
 class SutLoadFailed(Exception):
@@ -255,6 +294,7 @@ class Child:
         self.load_timeout, self.cwd = load_timeout, cwd
         self.supports = None
         self.starts = 0
+        self._number = 0
         self._proc = self._conn = self._log = None
 
     # -- process management
@@ -268,7 +308,8 @@ class Child:
         path = [here, *(p for p in sys.path if p and os.path.isdir(p))]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec, self.convention],
+            [sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec, self.convention,
+             str(self.memory_mb or 0)],
             pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=self.cwd, env=env, start_new_session=True)
         child.close()
@@ -288,11 +329,10 @@ class Child:
 
     def close(self) -> None:
         if self._proc is not None:
-            if self._proc.poll() is None:
-                try:
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-                except OSError:
-                    self._proc.kill()
+            try:  # the whole process group: whatever the SUT started goes with it
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
             self._proc.wait()
         for thing in (self._conn, self._log):
             if thing is not None:
@@ -314,23 +354,29 @@ class Child:
         lines = self._log.read().decode("utf-8", "replace").splitlines()
         return "\n".join(lines[-OUTPUT_TAIL_LINES:])
 
-    def _wait(self, limit: float, loading: bool = False):
+    def _wait(self, limit: float, loading: bool = False, stated: float | None = None):
         """("ok", message) or ("dead", Outcome) once the child answers, dies, hangs or grows too big."""
         start = time.perf_counter()
+        stated = limit if stated is None else stated
         what = "importing the SUT" if loading else "the case"
         while True:
             left = limit - (time.perf_counter() - start)
             if left <= 0:
                 output = self._tail()
                 self.close()
-                return "dead", Outcome("timeout", message=f"{what} took longer than the {limit:g} s time limit "
+                return "dead", Outcome("timeout", message=f"{what} took longer than the {stated:g} s time limit "
                                        f"(--case-timeout); the SUT's process was killed", output=output,
                                        seconds=time.perf_counter() - start)
             try:
                 ready = self._conn.poll(min(left, POLL))
-                message = self._conn.recv() if ready else None
+                message = _SafeUnpickler.loads(self._conn.recv_bytes()) if ready else None
             except (EOFError, OSError):
                 ready, message = True, None
+            except Exception as exc:  # noqa: BLE001  (what the child sent is not plain data)
+                output = self._tail()
+                self.close()
+                return "dead", Outcome("crashed", message=f"the SUT's process sent an answer that cannot be read "
+                                       f"safely ({type(exc).__name__}: {exc})", output=output)
             if message is not None:
                 return "ok", message
             if ready or self._proc.poll() is not None:
@@ -349,18 +395,26 @@ class Child:
 
     # -- calls
     def call(self, case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Outcome:
+        if self._proc is not None and self._proc.poll() is not None:
+            self.close()  # it died after answering the last case: that is no fault of this one
         if self._proc is None:
             self.start()
         self._log.truncate(0)
+        self._number += 1
         try:
-            self._conn.send((case, params, X, Y))
+            self._conn.send((self._number, case, params, X, Y))
         except OSError:
-            status, payload = self._wait(0.0)
-            return payload if status == "dead" else Outcome("crashed", message="the SUT's process closed its end")
-        status, payload = self._wait(self.timeout)
-        if status == "dead":
-            return payload
-        return payload[1]
+            output = self._tail()
+            self.close()
+            return Outcome("crashed", message="the SUT's process closed its end before the case was sent",
+                           output=output)
+        start = time.perf_counter()
+        while True:  # answers to earlier requests (a forked copy's, say) are dropped
+            status, payload = self._wait(self.timeout - (time.perf_counter() - start), stated=self.timeout)
+            if status == "dead":
+                return payload
+            if payload[0] == "outcome" and payload[1] == self._number:
+                return payload[2]
 
 
 if __name__ == "__main__":
@@ -368,4 +422,4 @@ if __name__ == "__main__":
     # crosscheck.boundary.Outcome, not __main__.Outcome
     from crosscheck import boundary as _module
 
-    _module._serve(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+    _module._serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]))

@@ -180,6 +180,9 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
 
     outcome = sut.call(case, problem.params, problem.X, problem.Y)
     result.sut_seconds, result.extra_keys, result.output = outcome.seconds, outcome.extra_keys, outcome.output
+    if outcome.kind == "unsupported" and sut.supports is not None and contract.outside(case, sut.supports) is None:
+        outcome.kind = "raised"  # declining a case inside what it declares is no unsupported case
+        outcome.message = f"the SUT declined a case inside its declared supports: {outcome.message}"
     if outcome.kind != "answered":
         result.verdict = {"unsupported": "unsupported", "timeout": "timeout", "crashed": "crashed"}.get(
             outcome.kind, "fail")
@@ -209,7 +212,12 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
     if isinstance(raw, dict) and "dA0" not in raw and "dA0" not in result.not_checked:
         result.not_checked.append("dA0")  # optional in every contract version
     problems = list(contract.check_answer(case, raw, m, skip=tuple(result.not_checked)))
-    problems += _differences(first, raw, {key for key, _ in problems})
+    seen = {key for key, _ in problems}
+    for key, problem_ in contract.check_answer(case, first, m, skip=tuple(result.not_checked)):
+        if key not in seen:  # the first answer is held to the contract as much as the second
+            problems.append((key, f"first call: {problem_}"))
+            seen.add(key)
+    problems += _differences(first, raw, seen)
     result.problems = [p for _, p in problems]
     if answers:
         broken = {key for key, _ in problems}
@@ -257,6 +265,9 @@ def _differences(first, second, already):
     if not (isinstance(first, dict) and isinstance(second, dict)):
         return []
     out = []
+    for key in sorted(set(first) ^ set(second)):
+        if key not in already:
+            out.append((key, f"{key} is in the answer of one call only: state kept between calls?"))
     for key in second:
         if key in already or key not in first:
             continue

@@ -156,24 +156,33 @@ def validate_inputs(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> N
         raise ContractError(f"params has unexpected keys {extra}")
 
 
+def _real_scalar(value) -> str | None:
+    """Why ``value`` is not a finite real number (a Python or NumPy scalar, or a 0-d array), or None."""
+    kind = getattr(value, "type_name", type(value).__name__)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        shape = f" of shape {value.shape}" if isinstance(value, np.ndarray) else ""
+        return f"'loss' must be a real number, got {kind}{shape}"
+    if not math.isfinite(float(value)):
+        return f"'loss' is {float(value)}"
+    return None
+
+
 def check_answer(case: dict, answer: Any, m: int, skip: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
     """Yield (key, problem) for every way a SUT's answer breaks the contract; ``skip`` names the
     tensors the SUT declared it does not return (``not_returned``): absent, they are no problem."""
     if not isinstance(answer, dict):
-        yield "answer", f"backprop must return a dict, got {type(answer).__name__}"
+        yield "answer", f"backprop must return a dict, got {getattr(answer, 'type_name', type(answer).__name__)}"
         return
     loss = answer.get("loss")
     if loss is None:
         if "loss" not in skip:
             yield "loss", "missing key 'loss'"
     else:
-        try:
-            value = float(loss)
-        except (TypeError, ValueError):
-            yield "loss", f"'loss' must be a float, got {type(loss).__name__}"
-        else:
-            if not math.isfinite(value):
-                yield "loss", f"'loss' is {value}"
+        problem = _real_scalar(loss)
+        if problem:
+            yield "loss", problem
     for key, shape in gradient_shapes(case, m).items():
         if key not in answer:
             if key != "dA0" and key not in skip:
@@ -181,7 +190,7 @@ def check_answer(case: dict, answer: Any, m: int, skip: tuple[str, ...] = ()) ->
             continue
         got = answer[key]
         if not isinstance(got, np.ndarray):
-            yield key, f"{key} must be a numpy array, got {type(got).__name__}"
+            yield key, f"{key} must be a numpy array, got {getattr(got, 'type_name', type(got).__name__)}"
         elif got.shape != shape:
             yield key, f"{key} has shape {got.shape}, expected {shape}"
         elif got.dtype != np.dtype(case["dtype"]):

@@ -273,3 +273,45 @@ def test_reproduce_runs_a_printed_command_with_a_space_in_the_path(tmp_path):
     proc = subprocess.run(record["reproduce"].replace("python", sys.executable, 1) + " --oracles=fd", shell=True,
                           capture_output=True, text=True, env=env(), timeout=120, cwd=tmp_path)
     assert proc.returncode == 0 and "backprop-crosscheck: PASS" in proc.stdout, proc.stderr
+
+
+def test_the_first_answer_is_held_to_the_contract_too(tmp_path):
+    proc, records = suite(tmp_path, "alternating", k=f"{AGREE} and float64 and rows")
+    assert proc.returncode == 1
+    failed = [r for r in records if r.get("verdict") == "fail"]
+    assert failed and "first call: backprop must return a dict, got NoneType" in failed[0]["problems"]
+
+
+def test_an_answer_that_would_run_code_when_read_is_read_as_plain_data(tmp_path):
+    proc, records = suite(tmp_path, "sneaky_subclass", k=f"{AGREE} and float64")
+    assert proc.returncode == 0, proc.stdout[-3000:]  # the values are right; the subclass never crossed
+    assert set(verdicts(records)) == {"pass"} and closing(records)["exitstatus"] == 0
+
+
+def test_a_complex_loss_is_not_a_real_number(tmp_path):
+    proc, records = suite(tmp_path, "complex_loss")
+    assert proc.returncode == 1
+    failed = [r for r in records if r.get("verdict") == "fail"]
+    assert failed and "'loss' must be a real number, got complex" in failed[0]["problems"][0]
+
+
+def test_declining_a_case_inside_the_declared_supports_fails(tmp_path):
+    proc, records = suite(tmp_path, "declines_inside_supports")
+    assert proc.returncode == 1
+    failed = [r for r in records if r.get("verdict") == "fail"]
+    assert failed and "the SUT declined a case inside its declared supports" in failed[0]["problems"][0]
+    assert "unsupported" not in verdicts(records)
+
+
+def test_a_forked_copy_of_the_sut_cannot_answer_for_it(tmp_path):
+    proc, records = suite(tmp_path, "forks", k=f"{AGREE} and float64 and rows")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert verdicts(records).count("pass") == 6
+
+
+def test_what_the_sut_started_dies_with_it(tmp_path):
+    proc, records = suite(tmp_path, "leaves_a_grandchild", k=f"{AGREE} and rows")
+    assert proc.returncode == 1 and "crashed" in verdicts(records)
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", "sleep 987.25"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "a process the SUT started outlived it"
