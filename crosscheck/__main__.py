@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import Counter
 
@@ -27,6 +28,16 @@ from oracles import ORACLES
 
 MAX_ELEMENTS = 10_000_000
 """reproduce refuses a case whose arrays hold more entries than this, unless --max-elements says more."""
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
 
 
 def main(argv=None) -> int:
@@ -41,8 +52,8 @@ def main(argv=None) -> int:
                      help="how the SUT's code is written (docs/conventions.md)")
     rep.add_argument("--isolation", default="process", choices=sut.ISOLATION,
                      help="run the SUT in a child process (default) or in this one")
-    rep.add_argument("--case-timeout", type=float, default=boundary.DEFAULT_TIMEOUT, help="seconds")
-    rep.add_argument("--case-memory", type=float, default=boundary.DEFAULT_MEMORY_MB, help="MiB")
+    rep.add_argument("--case-timeout", type=_positive, default=boundary.DEFAULT_TIMEOUT, help="seconds")
+    rep.add_argument("--case-memory", type=_positive, default=boundary.DEFAULT_MEMORY_MB, help="MiB")
     rep.add_argument("--max-elements", type=int, default=MAX_ELEMENTS,
                      help="refuse cases whose arrays hold more entries (default %(default)s)")
     chk = commands.add_parser("check", help="run the cross-check tests on a SUT (exits as pytest does)")
@@ -172,7 +183,10 @@ def _summary(args) -> int:
     if failing:
         print(f"{failing} failing case(s)")
         status = 1
-    if len(judged) < args.min_cases or full < args.min_cases:
+    if not judged:
+        print("no case was checked: nothing was verified")
+        status = 1
+    elif len(judged) < args.min_cases or full < args.min_cases:
         print(f"fewer than {args.min_cases} cases were checked by every required oracle")
         status = 1
     return status

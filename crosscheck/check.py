@@ -21,7 +21,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import shlex
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -105,12 +108,32 @@ def _finite(obj):
     return obj
 
 
-def run_oracles(problem: Problem, names=None, rows=None, probes=None):
+ORACLE_TIMEOUT = 600.0
+"""Seconds one oracle may take on one case (a first JAX compilation takes a few): past it the oracle
+is hung in code no thread can interrupt, so its process records the case and ends."""
+ORACLE_HANG_EXIT = 75
+
+
+def _hung(name: str, limit: float, on_hang) -> None:
+    message = (f"oracle {name} did not answer within {limit:g} s (--oracle-timeout); a hung oracle cannot be "
+               f"interrupted, so this process ends here")
+    try:
+        if on_hang is not None:
+            on_hang(message)
+    finally:
+        sys.stderr.write(f"backprop-crosscheck: {message}\n")
+        sys.stderr.flush()
+        os._exit(ORACLE_HANG_EXIT)
+
+
+def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: float | None = ORACLE_TIMEOUT,
+                on_hang=None):
     """Every requested oracle's answer (rows layout, float64), and a status line for each.
 
     ``rows`` is ``problem.rows64()`` when the caller already has it. With ``probes`` (a sampled
     case, ``crosscheck.sampling.plan``), an oracle that can probe answers only the probes, and its
-    status says so (``probed``).
+    status says so (``probed``). An oracle that raises is an error of its own (``error``); one that
+    runs past ``timeout`` calls ``on_hang(message)`` (the plugin records the case) and ends the process.
     """
     params, X, Y = rows or problem.rows64()
     answers, status = {}, {}
@@ -121,6 +144,10 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None):
             status[name] = {"ran": False, "reason": reason, "seconds": 0.0}
             continue
         start = time.perf_counter()
+        watchdog = threading.Timer(timeout, _hung, (name, timeout, on_hang)) if timeout else None
+        if watchdog is not None:
+            watchdog.daemon = True
+            watchdog.start()
         try:
             if probes is not None and oracle.probes is not None:
                 answers[name] = oracle.probes(problem.case, params, X, Y, probes)
@@ -131,6 +158,9 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None):
         except Exception as exc:  # an oracle that raises is a fault, not an absent framework
             status[name] = {"ran": False, "error": True, "reason": f"raised {type(exc).__name__}: {exc}",
                             "seconds": time.perf_counter() - start}
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
     return answers, status
 
 
@@ -165,11 +195,13 @@ def _rounded(array: np.ndarray) -> list:
     return np.vectorize(lambda x: float(f"{x:.4g}"), otypes=[float])(array).tolist() if array.size else []
 
 
-def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> CaseResult:
+def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
+          oracle_timeout: float | None = ORACLE_TIMEOUT, on_hang=None) -> CaseResult:
     """Run the SUT, then the oracles, on one problem and judge the SUT.
 
     ``keep_values`` stores every oracle's answer in the result (rows layout, full precision), for
-    comparing environments.
+    comparing environments. ``on_hang(result)`` receives the ``oracle_error`` result of a case whose
+    oracle hung past ``oracle_timeout``, before the process ends (``run_oracles``).
     """
     start = time.perf_counter()
     case = problem.case
@@ -196,7 +228,13 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False) -> C
     rows = problem.rows64()
     probes = sampling.plan(case, m) if "sample" in case else None
     fan_in = tolerance.probe_sums(case, m)
-    answers, result.oracles = run_oracles(problem, oracle_names, rows, probes)
+    def hung(message):
+        if on_hang is not None:
+            result.verdict, result.problems = "oracle_error", [message]
+            result.seconds = time.perf_counter() - start
+            on_hang(result)
+
+    answers, result.oracles = run_oracles(problem, oracle_names, rows, probes, oracle_timeout, hung)
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
     S = tolerance.bounds({**case, "layout": "rows"}, *rows).S
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):

@@ -67,7 +67,7 @@ def validate_case(case: dict) -> None:
             raise ContractError(f"case is missing key {key!r} (required: {', '.join(REQUIRED_CASE_KEYS)})")
     sizes = case["sizes"]
     if (not isinstance(sizes, (list, tuple)) or len(sizes) < 2
-            or not all(isinstance(n, int) and n >= 1 for n in sizes)):
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)):
         raise ContractError(f"case['sizes'] must be [n0, n1, ..., nL] with L >= 1 and every n >= 1, got {sizes!r}")
     acts = case["activations"]
     if not isinstance(acts, (list, tuple)) or len(acts) != len(sizes) - 1:
@@ -234,10 +234,10 @@ def _ints(supports: dict, key: str, low: int) -> tuple[int, ...] | None:
     if key not in supports:
         return None
     values = supports[key]
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not values or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= low for v in values):
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not len(values) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low for v in values):
         raise ContractError(f"supports[{key!r}] must be a non-empty list of integers >= {low}, got {values!r}")
-    return tuple(sorted(set(values)))
+    return tuple(sorted({int(v) for v in values}))
 
 
 def declared(supports: dict | None) -> dict:
@@ -246,11 +246,13 @@ def declared(supports: dict | None) -> dict:
     out = {"depths": _ints(supports, "depths", 1), "output_units": _ints(supports, "output_units", 1)}
     sizes = supports.get("sizes")
     if sizes is not None:
-        if isinstance(sizes, (str, bytes)) or not sizes or not all(
-                isinstance(s, (list, tuple)) and len(s) >= 2 and all(isinstance(n, int) and n >= 1 for n in s)
+        if isinstance(sizes, (str, bytes)) or not len(sizes) or not all(
+                isinstance(s, (list, tuple)) and len(s) >= 2
+                and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in s)
                 for s in sizes):
             raise ContractError(f"supports['sizes'] must be a non-empty list of [n0, ..., nL], got {sizes!r}")
-        sizes = tuple(tuple(s) for s in sizes)
+        # smallest first: a failing case shrinks towards the smallest network the SUT takes
+        sizes = tuple(sorted({tuple(int(n) for n in s) for s in sizes}, key=lambda s: (sum(s), len(s), s)))
     out["sizes"] = sizes
     for key, valid, default in (("labels", LABELS, "onehot"), ("bias", BIASES, "2d")):
         value = supports.get(key, default)
@@ -258,7 +260,7 @@ def declared(supports: dict | None) -> dict:
             raise ContractError(f"supports[{key!r}] must be one of {', '.join(valid)}, got {value!r}")
         out[key] = value
     returns = supports.get("returns", OPTIONAL_OUTPUTS)
-    if isinstance(returns, str) or not set(returns) <= set(OPTIONAL_OUTPUTS):
+    if isinstance(returns, str) or not set(returns) <= {*OPTIONAL_OUTPUTS, "dW", "db"}:
         raise ContractError(f"supports['returns'] lists which of {', '.join(OPTIONAL_OUTPUTS)} the SUT returns "
                             f"(dW and db always), got {returns!r}")
     out["returns"] = tuple(k for k in OPTIONAL_OUTPUTS if k in returns)

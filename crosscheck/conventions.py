@@ -62,6 +62,15 @@ def _back_to_2d(db, shape):
     return db.reshape(shape) if isinstance(db, np.ndarray) and db.shape == (n,) else db
 
 
+def _one_d(db, shape, name: str):
+    """A db the convention says is 1-D, back in the contract's shape; any other shape is the code's bug."""
+    n = int(np.prod(shape))
+    if isinstance(db, np.ndarray) and db.shape != (n,):
+        raise ConventionError(f"{name} has shape {db.shape}; this convention's biases and their gradients are "
+                              f"1-D, ({n},)")
+    return _back_to_2d(db, shape)
+
+
 def formats(fn: Callable, supports: dict | None) -> Callable:
     """The contract function behind a SUT that declares integer labels or 1-D biases (contract 1.1)."""
     declared = contract.declared(supports)
@@ -78,7 +87,7 @@ def formats(fn: Callable, supports: dict | None) -> Callable:
             given_Y = np.argmax(Y, axis=0 if columns else 1)
         out = fn(case, given_params, X, given_Y)
         if declared["bias"] == "1d" and isinstance(out, dict):
-            out = {k: _back_to_2d(v, params[k[1:]].shape) if k.startswith("db") and k[1:] in params else v
+            out = {k: _one_d(v, params[k[1:]].shape, k) if k.startswith("db") and k[1:] in params else v
                    for k, v in out.items()}
         return out
 
@@ -105,7 +114,7 @@ def _ng(module):
         if "dA0" in grads:  # the course's dA is of the summed loss: the 1/m sits in linear_backward
             out["dA0"] = grads["dA0"] / np.asarray(m, dtype=np.asarray(grads["dA0"]).dtype)
         if callable(cost):
-            out["loss"] = float(np.squeeze(cost(AL, Y)))
+            out["loss"] = np.squeeze(cost(AL, Y))  # the course's cost is a 0-d array
         return out
 
     supports = {"hidden_activations": ["relu"], "output_activations": ["sigmoid"], "losses": ["bce"],
@@ -179,10 +188,10 @@ def _cs231n(cls):
             model.params[f"W{l}"] = params[f"W{l}"]
             model.params[f"b{l}"] = _one_d_bias(params[f"b{l}"])  # the model's biases are 1-D
         loss, grads = model.loss(X, np.argmax(Y, axis=1))  # integer labels
-        out = {"loss": float(loss)}
+        out = {"loss": loss}
         for l in range(1, L + 1):
             out[f"dW{l}"] = grads.get(f"W{l}")
-            out[f"db{l}"] = _back_to_2d(grads.get(f"b{l}"), params[f"b{l}"].shape)
+            out[f"db{l}"] = _one_d(grads.get(f"b{l}"), params[f"b{l}"].shape, f"grads['b{l}']")
         return out
 
     supports = {"hidden_activations": ["relu"], "output_activations": ["identity"],
@@ -210,6 +219,8 @@ LAYER_KEYS = {
     "gradients": "{'W': path, 'b': path} where dW and db are found after backward, or 'optimizer' when "
                  "backward passes them to an optimizer's update(param, grad)",
     "initialize": "with gradients 'optimizer': the dense layer's method that takes the optimizer",
+    "mean_inside": "True when the library's loss gradient already divides by the batch size (then it "
+                   "takes mean cases only); False, the default, when the layers' gradients are of the summed loss",
 }
 """The mapping a layer library is described by (the ``layers`` convention); the layout is rows."""
 
@@ -259,6 +270,12 @@ def _layers(mapping):
           **mapping}
     value_of, gradient_of = m_["loss_methods"]
     by_optimizer = m_["gradients"] == "optimizer"
+    if by_optimizer and "initialize" not in mapping:
+        raise ConventionError("the layers mapping says gradients go to an optimizer but names no 'initialize' "
+                              "method to give the layer one")
+    if not by_optimizer and not (isinstance(m_["gradients"], dict) and set(m_["gradients"]) == {"W", "b"}):
+        raise ConventionError(f"the layers mapping's 'gradients' is {{'W': path, 'b': path}} or 'optimizer', "
+                              f"got {m_['gradients']!r}")
 
     def backprop(case, params, X, Y):
         sizes, L, m = case["sizes"], len(case["sizes"]) - 1, X.shape[0]
@@ -279,7 +296,8 @@ def _layers(mapping):
             out = getattr(layer, m_["forward"])(out)
         value = np.asarray(getattr(loss_object, value_of)(Y, out))
         d = np.asarray(getattr(loss_object, gradient_of)(Y, out))
-        d = d * np.asarray(r, d.dtype)  # the reduction, applied at dA_L: the layers are linear in d_out
+        if not m_.get("mean_inside"):
+            d = d * np.asarray(r, d.dtype)  # the reduction, applied at dA_L: the layers are linear in d_out
         weights = [_get(layer, m_["weights"]) for layer in dense]
         biases = [_get(layer, m_["bias"]) for layer in dense]
         for layer in reversed(stack):
@@ -296,15 +314,18 @@ def _layers(mapping):
             for l in range(1, L + 1):
                 grads[f"dW{l}"] = _get(dense[l - 1], m_["gradients"]["W"])
                 grads[f"db{l}"] = _get(dense[l - 1], m_["gradients"]["b"])
-        for l in range(1, L + 1):
-            if f"db{l}" in grads:
-                grads[f"db{l}"] = _back_to_2d(np.asarray(grads[f"db{l}"]), params[f"b{l}"].shape)
+        if m_["bias_shape"] == "1d":
+            for l in range(1, L + 1):
+                if f"db{l}" in grads:
+                    grads[f"db{l}"] = _one_d(grads[f"db{l}"], params[f"b{l}"].shape, f"db of dense layer {l}")
         grads["dA0"] = d
-        grads["loss"] = float(np.sum(value)) * r
+        grads["loss"] = float(np.sum(value)) * r  # value is per entry or per example (loss_methods)
         return grads
 
     supports = {"activations": list(m_["activations"]), "losses": list(m_["losses"]),
                 "layouts": ["rows"], "returns": ["loss", "dA0"]}
+    if m_.get("mean_inside"):
+        supports["reductions"] = ["mean"]
     return backprop, supports
 
 

@@ -53,8 +53,8 @@ def _positive(name):
         except ValueError:
             raise pytest.UsageError(f"{name} must be a number of {'MiB' if 'memory' in name else 'seconds'}, "
                                     f"got {text!r}") from None
-        if not value > 0:
-            raise pytest.UsageError(f"{name} must be > 0, got {text!r}")
+        if not (value > 0 and value != float("inf")):
+            raise pytest.UsageError(f"{name} must be a positive number, got {text!r}")
         return value
     return parse
 
@@ -64,8 +64,8 @@ def pytest_addoption(parser):
     group.addoption("--sut", default=_sut.DEFAULT, metavar="SPEC",
                     help="system under test: pkg.module:func or path/to/file.py:func (default %(default)s)")
     group.addoption("--convention", default="contract", choices=conventions.NAMES,
-                    help="how the SUT's code is written: contract (default), ng, nielsen, cs231n "
-                         "(docs/conventions.md)")
+                    help="how the SUT's code is written: " + ", ".join(conventions.NAMES)
+                         + " (default contract; docs/conventions.md)")
     group.addoption("--results", default=None, metavar="FILE.jsonl",
                     help="write one JSON record per checked case to FILE.jsonl")
     group.addoption("--oracles", default=",".join(ORACLES), metavar="NAMES",
@@ -77,6 +77,9 @@ def pytest_addoption(parser):
                     metavar="SECONDS", help="time limit for the SUT's two calls on one case (default %(default)s)")
     group.addoption("--case-memory", default=boundary.DEFAULT_MEMORY_MB, type=_positive("--case-memory"),
                     metavar="MIB", help="resident-memory limit of the SUT's process (default %(default)s)")
+    group.addoption("--oracle-timeout", default=_check.ORACLE_TIMEOUT, type=_positive("--oracle-timeout"),
+                    metavar="SECONDS", help="time limit of one oracle on one case; a hung oracle's case is recorded "
+                                            "as oracle_error and its process ends (default %(default)s)")
     group.addoption("--record-values", action="store_true",
                     help="store every oracle's answer in the results (to compare environments)")
     group.addoption("--env", default=os.environ.get("CROSSCHECK_ENV", "local"), metavar="LABEL",
@@ -149,18 +152,27 @@ class Session:
 
     # -- start and end
     def start(self) -> None:
+        if self.report:
+            try:
+                import reports.build  # noqa: F401
+            except ImportError as exc:
+                raise pytest.UsageError(f"--report: {exc}") from None
+        if self.results and self.results.is_dir():
+            raise pytest.UsageError(f"--results {self.results} is a directory; give a file name")
+        opt = self.config.getoption
+        named = opt("sut") != _sut.DEFAULT or opt("convention") != conventions.DEFAULT
+        if named and not self.config.option.collectonly:
+            # a SUT the run names is loaded now, so that a bad one is one usage error; the default is
+            # loaded when a test first needs it (an unrelated pytest run starts no SUT process)
+            self.load_sut()
+            if self.controller:
+                self._sut.close()  # validated; the workers each load their own
+                self._sut = None
         if self.results:
-            if self.results.is_dir():
-                raise pytest.UsageError(f"--results {self.results} is a directory; give a file name")
             if not self.worker:
-                self._claim_results()
+                self._claim_results()  # after the SUT loaded: a typo in --sut leaves earlier results alone
             self.sink = Path(f"{self.results}.{self.worker or 'main'}.part")
             self.sink.write_text("")
-        if self.config.option.collectonly:
-            return
-        self.load_sut()
-        if self.controller:
-            self._sut.close()  # validated; the workers each load their own
 
     def _claim_results(self) -> None:
         try:
@@ -323,7 +335,11 @@ class Checker:
         return "shrink" if self._failed else "generate"
 
     def run(self, problem, sut: _sut.Sut | None = None) -> _check.CaseResult:
-        result = _check.check(problem, sut or self.sut, self._session.oracle_names, self._session.record_values)
+        def hung(result):  # the last thing this process does: its record says why it ended
+            self._session.record(result, self._nodeid, self._phase())
+
+        result = _check.check(problem, sut or self.sut, self._session.oracle_names, self._session.record_values,
+                              self._session.config.getoption("oracle_timeout"), hung)
         self._session.record(result, self._nodeid, self._phase())
         if result.failed:
             self._failed = True

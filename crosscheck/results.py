@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,17 @@ START, END = "run_start", "run"
 LOCK_SUFFIX = ".lock"
 
 
+PART = re.compile(r"\.(main|gw\d+)\.part")
+
+
 def parts_of(path: Path) -> list[Path]:
-    """The part files a run writes beside ``path`` (left behind when it was killed)."""
+    """The part files a run writes beside ``path`` (left behind when it was killed): exactly
+    ``NAME.main.part`` and ``NAME.gwN.part``, never another file's parts."""
     path = Path(path)
-    return sorted(path.parent.glob(f"{path.name}.*.part"))
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.iterdir() if p.name.startswith(path.name + ".")
+                  and PART.fullmatch(p.name[len(path.name):]))
 
 
 @dataclass
@@ -157,14 +165,21 @@ class Lock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            other = f.read().strip() or "another process"
+        while True:
+            f = open(self.path, "a+")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                other = f.read().strip() or "another process"
+                f.close()
+                raise Locked(other) from None
+            try:  # the lock is on the file the path names now, not on one a finishing run unlinked
+                if os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
             f.close()
-            raise Locked(other) from None
         f.seek(0)
         f.truncate()
         f.write(who)
@@ -173,9 +188,9 @@ class Lock:
 
     def release(self) -> None:
         if self._f is not None:
-            self._f.close()
-            self._f = None
-            try:
+            try:  # unlinked while still held, so no other run can lock the old file
                 os.unlink(self.path)
             except OSError:
                 pass
+            self._f.close()
+            self._f = None

@@ -91,7 +91,8 @@ def validate_supports(spec: str, supports) -> None:
         except contract.ContractError as exc:
             raise SutLoadError(f"--sut {spec!r}: {exc}") from None
         if not chosen:
-            raise SutLoadError(f"--sut {spec!r}: supports[{key!r}] is empty: no case could be generated")
+            narrowed = " once narrowed by supports['activations']" if key.endswith("_activations") else ""
+            raise SutLoadError(f"--sut {spec!r}: supports[{key!r}] is empty{narrowed}: no case could be generated")
     from hypothesis.errors import InvalidArgument
 
     from crosscheck import strategies

@@ -161,7 +161,7 @@ def test_declared_depths_are_honoured(case):
 @pytest.mark.parametrize("supports, message", [
     ({"depths": [0]}, "supports['depths'] must be a non-empty list of integers >= 1"),
     ({"labels": "ints"}, "supports['labels'] must be one of onehot, integer"),
-    ({"returns": ["dW"]}, "supports['returns'] lists which of loss, dZ, dA0"),
+    ({"returns": ["dX"]}, "supports['returns'] lists which of loss, dZ, dA0"),
     ({"output_units": [1], "losses": ["cross_entropy"]}, "leaves no network"),
     ({"hidden_activations": ["nope"]}, "names unknown ['nope']"),
 ])

@@ -27,18 +27,20 @@ SUITE = ROOT / "crosscheck" / "suite.py"
 AGREE = "test_gradients_agree_with_oracles"
 
 
-def env():
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+def env(*path):
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(map(str, (ROOT, *path)))}
 
 
-def suite(tmp_path, sut, *args, k=AGREE, oracles="fd", timeout=300):
+def suite(tmp_path, sut, *args, k=AGREE, oracles="fd", timeout=300, env_path=None):
     """Run the cross-check tests on a hostile SUT; returns (completed process, records)."""
     spec = sut if ":" in sut else f"{HOSTILE / sut}.py:backprop"
     out = tmp_path / "r.jsonl"
     cmd = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "--hypothesis-profile=hostile",
            f"--sut={spec}", f"--oracles={oracles}", "--results", str(out), "-k", k, *args]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env())
-    records = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+                          env=env(*([env_path] if env_path else [])))
+    files = [p for p in [out, *results.parts_of(out)] if p.exists()]  # a run that ended early left parts
+    records = [json.loads(line) for p in files for line in p.read_text().splitlines()]
     return proc, records
 
 
@@ -315,3 +317,15 @@ def test_what_the_sut_started_dies_with_it(tmp_path):
     time.sleep(0.5)
     left = subprocess.run(["pgrep", "-f", "sleep 987.25"], capture_output=True, text=True)
     assert left.stdout.strip() == "", "a process the SUT started outlived it"
+
+
+def test_a_hung_oracle_is_recorded_and_ends_its_process(tmp_path):
+    start = time.monotonic()
+    proc, records = suite(tmp_path, "extra_keys", "-p", "hang_fd_oracle", "--oracle-timeout=2",
+                          k=f"{AGREE} and float64 and rows", env_path=HOSTILE)
+    assert time.monotonic() - start < 60
+    assert proc.returncode == 75  # ended by the watchdog (its stderr line is captured by pytest)
+    hung = [r for r in records if r.get("verdict") == "oracle_error"]
+    assert hung and "oracle fd did not answer within 2 s" in hung[0]["problems"][0]
+    s = summary(tmp_path / "r.jsonl")
+    assert s.returncode == 1 and "INCOMPLETE" in s.stdout and "oracle_error 1" in s.stdout

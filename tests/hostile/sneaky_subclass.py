@@ -3,7 +3,6 @@
 import os
 
 import numpy as np
-
 from _base import correct
 
 
