@@ -35,7 +35,7 @@ def test_check_passes_a_correct_implementation_and_writes_its_results_there(repo
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "34 passed" in proc.stdout and "cases each oracle ran on: torch" in proc.stdout
     assert (repo / "out.jsonl").is_file() and (repo / ".crosscheck-cache").is_dir()
-    summary = run(repo, "-m", "crosscheck", "summary", "out.jsonl", "--min-cases", "80",  # smoke: 88 cases
+    summary = run(repo, "-m", "crosscheck", "summary", "out.jsonl", "--min-cases", "60",  # smoke: 68 in full
                   "--require-oracles", "torch,jax,fd")
     assert summary.returncode == 0, summary.stdout
 
