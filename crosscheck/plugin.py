@@ -220,6 +220,15 @@ class Session:
             self.per_test.setdefault(nodeid, Counter())[result.verdict] += 1
             if result.verdict == "unsupported":
                 self.unsupported_reason.setdefault(nodeid, "; ".join(result.problems))
+        limit = self.config.getoption("case_timeout")
+        if result.sut_seconds > limit / 4 >= self.slowest:  # said once, as soon as it happens
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            capture = self.config.pluginmanager.get_plugin("capturemanager")
+            if reporter is not None and capture is not None:
+                with capture.global_and_fixture_disabled():  # now, not after the test
+                    reporter.write_line(f"\nbackprop-crosscheck: a case took the SUT {result.sut_seconds:.1f} s, "
+                                        f"more than a quarter of --case-timeout={limit:g}; the run will be slow",
+                                        yellow=True)
         self.slowest = max(self.slowest, result.sut_seconds)
         for name, status in result.oracles.items():
             self.oracle_runs[name] += bool(status["ran"])

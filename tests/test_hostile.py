@@ -329,3 +329,9 @@ def test_a_hung_oracle_is_recorded_and_ends_its_process(tmp_path):
     assert hung and "oracle fd did not answer within 2 s" in hung[0]["problems"][0]
     s = summary(tmp_path / "r.jsonl")
     assert s.returncode == 1 and "INCOMPLETE" in s.stdout and "oracle_error 1" in s.stdout
+
+
+def test_a_slow_sut_is_said_to_be_slow_as_soon_as_it_is(tmp_path):
+    proc, records = suite(tmp_path, "sluggish", "--case-timeout=4", k=f"{AGREE} and float64 and rows")
+    assert proc.returncode == 0
+    assert proc.stdout.count("more than a quarter of --case-timeout=4") == 2  # at once, and in the summary
