@@ -8,6 +8,9 @@ pytest does.
 (the seed makes them exact), runs the SUT and every oracle, and prints the same report the test
 printed; exit status 0 on pass, 1 otherwise, 2 for a case that is not valid.
 
+``python -m crosscheck diagnose RESULTS.jsonl [--json]`` says what the failing cases share and how
+the SUT is wrong (``crosscheck.diagnose``).
+
 ``python -m crosscheck summary RESULTS.jsonl [--sut SPEC] [--min-cases N] [--require-oracles torch,jax,fd]``
 counts verdicts and oracle runs in a results file (and in the part files a killed run left beside
 it); exit status 1 if the run is incomplete or failed, if any case failed, or if fewer than N
@@ -66,6 +69,10 @@ def main(argv=None) -> int:
     chk.add_argument("--profile", help="Hypothesis profile: smoke, crosscheck-dev, crosscheck-ci, thorough, ...")
     chk.add_argument("--oracles", default=None, help="comma-separated oracle names")
     chk.add_argument("pytest_args", nargs=argparse.REMAINDER, help="anything after -- goes to pytest as it is")
+    diag = commands.add_parser("diagnose", help="what the failing cases share, and how the SUT is wrong")
+    diag.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
+    diag.add_argument("--sut", default=None, help="only the cases of this SUT spec")
+    diag.add_argument("--json", action="store_true", help="print the findings as a JSON list")
     summ = commands.add_parser("summary", help="count the verdicts in results files")
     summ.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
     summ.add_argument("--min-cases", type=int, default=0, help="fail unless this many cases ran every required oracle")
@@ -74,13 +81,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(parser, args)
-    if args.command == "summary":
+    if args.command in ("summary", "diagnose"):
         for path in args.results:
             try:
                 open(path, "rb").close()
             except OSError as exc:
                 parser.error(f"cannot read {path}: {exc.strerror}")
-        return _summary(args)
+        return _summary(args) if args.command == "summary" else _diagnose(args)
 
     names = [n.strip() for n in args.oracles.split(",") if n.strip()]
     unknown = [n for n in names if n not in ORACLES]
@@ -152,6 +159,24 @@ def _validate(case, max_elements: int) -> None:
         raise contract.ContractError(
             f"case sizes {sizes} with batch {m} need about {entries:,} array entries "
             f"(~{entries * 8 / 2**30:.1f} GiB per copy), more than --max-elements {max_elements:,}")
+
+
+def _diagnose(args) -> int:
+    """Findings per SUT; exit 1 when any case failed (there is something to diagnose), 0 otherwise."""
+    from crosscheck import diagnose
+
+    records = results.cases(results.read(args.results).records, args.sut)
+    by_sut = {}
+    for r in records:
+        by_sut.setdefault(r.get("sut"), []).append(r)
+    found = {sut: diagnose.diagnose(rs) for sut, rs in by_sut.items()}
+    if args.json:
+        print(json.dumps({sut: json.loads(diagnose.to_json(f)) for sut, f in found.items()}, indent=2))
+    else:
+        for sut, findings in found.items():
+            print(f"SUT {sut}")
+            print(diagnose.render(findings))
+    return 1 if any(found.values()) else 0
 
 
 def _summary(args) -> int:

@@ -45,6 +45,9 @@ CHECKED = ("pass", "fail", "oracle_error", "oracle_disagreement")
 """Verdicts of a case the SUT answered and the harness judged: what counts as checked."""
 PROBED = "probed"
 """The key that marks an oracle's answer as probes only (``run_oracles``)."""
+TENSOR_MAX_ENTRIES = 4096
+"""A failing case keeps the SUT's and one disagreeing oracle's first diverging tensor in full precision
+(rows layout), for ``crosscheck.diagnose``, up to this size."""
 DETAIL_MAX_ENTRIES = 1 << 14
 """Per-entry errors are kept for the report's heatmaps only for tensors up to this size."""
 
@@ -77,6 +80,9 @@ class CaseResult:
     """How the SUT's code is written (``crosscheck.conventions``)."""
     not_checked: list[str] = field(default_factory=list)
     """Tensors the SUT declares it does not return (``supports['returns']``): never compared."""
+    tensors: dict | None = None
+    """A failing case's first diverging tensor, the SUT's and an oracle's, in full precision
+    (``TENSOR_MAX_ENTRIES``): {'tensor', 'oracle', 'sut', 'reference'}."""
 
     @property
     def failed(self) -> bool:
@@ -294,8 +300,22 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
         first = next((k for k in ["answer", "loss"] + order if k in failed_keys), None)
         result.first_divergence = first
         result.layer = contract.layer_of(first) if first not in (None, "answer", "loss") else None
+        if result.verdict == "fail" and answers and first not in (None, "answer"):
+            result.tensors = _kept(first, sut_rows, answers, result.comparisons)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _kept(tensor: str, sut_rows: dict, answers: dict, comparisons: list[Comparison]) -> dict | None:
+    """The SUT's and the first disagreeing oracle's ``tensor`` (full answers only), small enough to keep."""
+    against = next((c.against for c in comparisons if c.tensor == tensor and not c.passed and c.problem is None
+                    and not answers.get(c.against, {}).get(PROBED)), None)
+    if against is None or tensor not in sut_rows or tensor not in answers[against]:
+        return None
+    sut, ref = np.asarray(sut_rows[tensor], np.float64), np.asarray(answers[against][tensor], np.float64)
+    if sut.size > TENSOR_MAX_ENTRIES:
+        return None
+    return {"tensor": tensor, "oracle": against, "sut": sut.tolist(), "reference": ref.tolist()}
 
 
 def _differences(first, second, already):

@@ -436,6 +436,14 @@ def pytest_terminal_summary(terminalreporter, config):
     if state.slowest > limit / 4:
         terminalreporter.write_line(f"warning: the slowest case took the SUT {state.slowest:.1f} s, more than a "
                                     f"quarter of --case-timeout={limit:g}", yellow=True)
+    failing = sum(n for (_, v), n in state.counts.items() if v == "fail")
+    if failing and state.results and state.results.is_file():
+        from crosscheck import diagnose
+
+        records = _results.cases(_results.read([state.results]).records)
+        for sut in sorted({r.get("sut") for r in records if r.get("verdict") == "fail"}):
+            terminalreporter.write_line(f"SUT {sut}: " + diagnose.render(
+                diagnose.diagnose([r for r in records if r.get("sut") == sut])))
     if state.results:
         terminalreporter.write_line(f"results: {state.results}")
     if state.report:

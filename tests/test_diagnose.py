@@ -1,0 +1,77 @@
+"""The diagnosis names the component and the relation of known bugs, from their records alone
+(catalogue replay off: the mutants are only SUTs here), and nothing for a correct SUT."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import reference_impl
+from crosscheck import check, diagnose
+from crosscheck import strategies as cs
+from crosscheck.sut import Sut
+from mutants.catalogue import CATALOGUE
+
+EXPECTED = {  # mutant: (component, relation)
+    "leaky_slope_lost": ("leaky_relu", "ratio 0"),
+    "sigmoid_prime_at_A": ("sigmoid", None),
+    "elu_prime_forgot_one": ("elu", "only where z < 0"),
+    "sse_missing_factor_2": ("sse", "ratio 0.5"),
+    "half_sse_extra_factor_2": ("half_sse", "ratio 2"),
+    "cross_entropy_sign_flipped": ("cross_entropy", "ratio -1"),
+    "mse_forgot_1_over_K": ("mse", "ratio K"),
+    "mean_forgotten": ("reduction", "ratio m"),
+    "mean_applied_twice": ("reduction", "ratio 1/m"),
+    "bias_grad_first_example": ("bias", None),
+    "dW_transposed": ("weights", "transpose"),
+}
+
+
+def records(sut, n=60, **reveals):
+    out = []
+
+    @settings(max_examples=n, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(cs.problems(**reveals))
+    def run(problem):
+        out.append({"kind": "case", "phase": "generate", **check.check(problem, sut, ["torch", "fd"]).to_json()})
+
+    run()
+    return out
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_a_known_bug_is_diagnosed(name):
+    mutant = next(m for m in CATALOGUE if m.name == name)
+    findings = diagnose.diagnose(records(Sut(mutant.spec, mutant.sut, None), **mutant.reveals))
+    component, relation = EXPECTED[name]
+    assert findings and findings[0].component == component, [(f.component, f.relation) for f in findings]
+    assert findings[0].relation == relation, findings[0]
+    assert findings[0].cases_failing >= 1 and findings[0].summary.startswith(component)
+
+
+def test_a_correct_sut_is_diagnosed_with_nothing():
+    assert diagnose.diagnose(records(Sut("reference_impl:backprop", reference_impl.backprop, None), n=40)) == []
+
+
+def test_two_equally_consistent_components_are_both_named():
+    mutant = next(m for m in CATALOGUE if m.name == "bce_sign_flipped")  # sigmoid output, always with bce
+    findings = diagnose.diagnose(records(Sut(mutant.spec, mutant.sut, None), **mutant.reveals))
+    assert {f.component for f in findings[:2]} == {"sigmoid", "bce"}
+    assert "equally consistent with the evidence" in findings[0].summary
+
+
+def test_the_command_prints_findings_as_json(tmp_path):
+    mutant = next(m for m in CATALOGUE if m.name == "leaky_slope_lost")
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records(Sut(mutant.spec, mutant.sut, None), n=60,
+                                                                    **mutant.reveals)))
+    proc = subprocess.run([sys.executable, "-m", "crosscheck", "diagnose", str(path), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    (findings,) = json.loads(proc.stdout).values()
+    assert {"component", "tensor", "layers", "relation", "matches", "cases_failing", "cases_total",
+            "summary"} <= set(findings[0])
+    assert findings[0]["component"] == "leaky_relu" and findings[0]["relation"] == "ratio 0"
