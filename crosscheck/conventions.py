@@ -358,7 +358,7 @@ def _op_functions(convention: str):
                 raise NotImplementedError(f"op {op.name} is not a {convention} function")
             missing = [f for f in (op.forward_fn, op.backward_fn) if f and not callable(getattr(module, f, None))]
             if missing:
-                raise NotImplementedError(f"the module defines no {' and no '.join(missing)}: not checked")
+                raise NotImplementedError(f"the module defines no {' and no '.join(missing)}")
             args = [params[i.name] for i in op.inputs if i.draw != "upstream"] + list(op.extra_args)
             got = getattr(module, op.forward_fn)(*args)
             if op.backward_fn is None:  # cs231n's losses: (loss, dx) from one function

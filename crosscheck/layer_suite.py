@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from crosscheck import contract, conventions, ops
 from crosscheck.profiles import suite_settings
 
-pytestmark = pytest.mark.layers
+# crosscheck too: the plugin counts these tests, and a run that checks no case fails
+pytestmark = [pytest.mark.layers, pytest.mark.crosscheck]
 
 shared_fixtures = suite_settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 

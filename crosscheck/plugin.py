@@ -300,7 +300,7 @@ class Session:
         sees every worker's reports), and count the cross-check tests that ran."""
         if self.worker:
             return
-        if report.when == "call" and (MARKER in report.keywords or "layers" in report.keywords):
+        if report.when == "call" and MARKER in report.keywords:
             self.crosscheck_tests += 1
         if report.failed and report.when == "call":
             match = BLOB.search(report.longreprtext or "")

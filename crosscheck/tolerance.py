@@ -287,15 +287,29 @@ def _exact(x: np.ndarray) -> np.ndarray:
     return np.zeros((2,) + np.shape(x))
 
 
+TANGENT = 2
+"""Roundings a forward-mode tangent adds to each term of an op's gradient: the complex step's seed
+h times the factor it meets (h w, h x, h), and the division by h at the end. In a network these
+hide under the C_F of every dZ; an op's exact dout leaves an inner product's gamma_n bare."""
+
+
+def _tangent(M: np.ndarray) -> np.ndarray:
+    return _sources(TANGENT * M, TANGENT)
+
+
 def affine_rule(x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray, dtype: str) -> dict:
     """out = x w + b, an inner product of D + 1 terms: (D + 1)(|x||w| + |b|);
-    dx = dout wᵀ: M |dout||w|ᵀ;  dw = xᵀ dout: N |x|ᵀ|dout|;  db = Σ_N dout: N Σ|dout|.
+    dx = dout wᵀ: (M + 2) |dout||w|ᵀ;  dw = xᵀ dout: (N + 2) |x|ᵀ|dout|;  db = Σ_N dout: (N + 2) Σ|dout|
+    (an inner product's n, and ``TANGENT`` for a complex step's own roundings).
 
     x may be (N, d1, ..., dk): it is read as (N, D), and dx has x's shape."""
     x2 = x.reshape(x.shape[0], -1)
     n_in = x2.shape[1] + 1
     out = _sources(n_in * (np.abs(x2) @ np.abs(w) + np.abs(b)), 2 * n_in)
     dw, db, _, dx = layer_backward(x2, _exact(x2), np.abs(dout), _exact(dout), w, dtype)
+    dout_ = np.abs(dout)
+    dx, dw = dx + _tangent(dout_ @ np.abs(w).T), dw + _tangent(np.abs(x2).T @ dout_)
+    db = db + _tangent(dout_.sum(0, keepdims=True))
     return {"out": out, "dx": dx.reshape((2,) + x.shape), "dw": dw, "db": db.reshape(2, -1)}
 
 
@@ -324,6 +338,8 @@ def linear_activation_rule(act: activations.Activation, A_prev: np.ndarray, W: n
     dw, db, _, dx = layer_backward(x, _exact(x), M_dZ, E_dZ, w, dtype)
     r = 1.0 / m
     dZ = grow(M_dZ, E_dZ, dtype)
+    dx, dw = dx + _tangent(dZ @ np.abs(w).T), dw + _tangent(np.abs(x).T @ dZ)
+    db = db + _tangent(dZ.sum(0, keepdims=True))
     T = lambda S: np.swapaxes(S, -1, -2)  # noqa: E731  (rows back to the course's columns)
     return {"A": T(E_A), "dA_prev": T(dx),
             "dW": r * T(dw) + _sources(r * (dZ.T @ np.abs(x)), 1),
