@@ -17,6 +17,8 @@ afresh for each call.
 | nielsen | a class | ``Network(sizes)`` with ``weights``, ``biases`` and a per-example ``backprop(x, y)`` |
 | cs231n | a class | ``FullyConnectedNet(...)`` (or ``TwoLayerNet``) with ``params`` and ``loss(X, y)`` |
 | layers | a mapping | layer objects with forward and backward methods (``LAYER_KEYS``) |
+| cs231n-layers | a module | layer functions, one op at a time (``--layers``; ``crosscheck.ops``) |
+| ng-steps | a module | the course's step functions, one op at a time (``--layers``) |
 """
 
 from __future__ import annotations
