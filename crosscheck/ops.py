@@ -246,7 +246,6 @@ OPS: dict[str, Op] = {op.name: op for op in [
     _linear_activation("sigmoid"),
 ]}
 NAMES = tuple(OPS)
-CONVENTIONS = ("cs231n", "ng")
 
 
 def get(name: str) -> Op:

@@ -246,3 +246,14 @@ def test_check_layers_fails_the_buggy_module_and_its_reproduce_line_reruns_the_c
     again = _run(*shlex.split(command), "--oracles", "torch,fd")
     assert again.returncode == 1 and "dx (softmax_loss's output 2 of 2)" in again.stdout
     assert _run("check", "--layers", "x.py", "--convention", "nielsen").returncode == 2
+
+
+@pytest.mark.parametrize(("name", "convention"), [("cs231n_layers.py", "cs231n"), ("course_steps.py", "ng")])
+def test_check_layers_under_the_ci_profile_passes_the_correct_modules(name, convention, tmp_path):
+    done = _run("check", "--layers", str(LAYERS / name), "--convention", convention, "--profile", "crosscheck-ci",
+                "--oracles", "torch,fd", "--results", str(tmp_path / "r.jsonl"))
+    assert done.returncode == 0, done.stdout[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    cases = [r for r in records if r["kind"] == "case"]
+    assert len(cases) >= 150 * 2 * len(ops.of(convention)) and all(r["verdict"] == "pass" for r in cases)
+    assert {r["case"]["op"] for r in cases} == set(ops.of(convention))
