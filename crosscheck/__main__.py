@@ -105,6 +105,11 @@ def main(argv=None) -> int:
             if not args.layers:
                 parser.error("an op case (\"kind\": \"op\") needs --layers FILE")
             spec, convention = args.layers, conventions.for_layers(args.convention)
+            row = ops.validate_case(case)
+            entries = sum(math.prod(i.shape(case["dims"])) for i in row.inputs)
+            if entries > args.max_elements:
+                raise contract.ContractError(f"op case dims {case['dims']} need {entries:,} input entries, more "
+                                             f"than --max-elements {args.max_elements:,}")
             problem = ops.build(case)
         else:
             _validate(case, args.max_elements)
