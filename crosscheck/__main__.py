@@ -4,6 +4,10 @@
 the shipped cross-check tests (``crosscheck.suite``) on the SUT from any directory, and exits as
 pytest does.
 
+``python -m crosscheck check --layers FILE --convention cs231n|ng`` checks a module of layer functions
+one op at a time (``crosscheck.layer_suite``; docs/layers.md); an op case is reproduced with
+``--layers FILE --convention NAME`` in place of ``--sut``.
+
 ``python -m crosscheck reproduce --sut SPEC 'CASE_JSON'`` rebuilds a case's arrays from its JSON
 (the seed makes them exact), runs the SUT and every oracle, and prints the same report the test
 printed; exit status 0 on pass, 1 otherwise, 2 for a case that is not valid.
@@ -26,7 +30,7 @@ import math
 import sys
 from collections import Counter
 
-from crosscheck import boundary, check, contract, conventions, problems, results, sut
+from crosscheck import boundary, check, contract, conventions, ops, problems, results, sut
 from oracles import ORACLES
 
 MAX_ELEMENTS = 10_000_000
@@ -49,6 +53,8 @@ def main(argv=None) -> int:
     rep = commands.add_parser("reproduce", help="re-run one case from its JSON")
     rep.add_argument("case", help="the case JSON printed by a failing test (or @file.json)")
     rep.add_argument("--sut", default=sut.DEFAULT, help="pkg.module:func or path/to/file.py:func")
+    rep.add_argument("--layers", default=None, help="a module of layer functions (an op case; --convention cs231n "
+                                                     "or ng)")
     rep.add_argument("--oracles", default=",".join(ORACLES), help="comma-separated oracle names")
     rep.add_argument("--json", action="store_true", help="print the result record as JSON instead")
     rep.add_argument("--convention", default=conventions.DEFAULT, choices=conventions.NAMES,
@@ -60,7 +66,9 @@ def main(argv=None) -> int:
     rep.add_argument("--max-elements", type=int, default=MAX_ELEMENTS,
                      help="refuse cases whose arrays hold more entries (default %(default)s)")
     chk = commands.add_parser("check", help="run the cross-check tests on a SUT (exits as pytest does)")
-    chk.add_argument("--sut", required=True, help="pkg.module:func or path/to/file.py:func")
+    chk.add_argument("--sut", default=None, help="pkg.module:func or path/to/file.py:func")
+    chk.add_argument("--layers", default=None, help="a module of layer functions, checked one op at a time "
+                                                     "(--convention cs231n or ng; docs/layers.md)")
     chk.add_argument("--convention", default=conventions.DEFAULT, choices=conventions.NAMES,
                      help="how the SUT's code is written (docs/conventions.md)")
     chk.add_argument("--results", help="write one JSON record per case to this file")
@@ -97,16 +105,28 @@ def main(argv=None) -> int:
         text = open(args.case[1:]).read() if args.case.startswith("@") else args.case
     except OSError as exc:
         parser.error(f"cannot read the case file {args.case[1:]!r}: {exc.strerror}")
+    spec, convention = args.sut, args.convention
     try:
         case = json.loads(text)
-        _validate(case, args.max_elements)
-        problem = problems.build(case)
+        if ops.is_op(case) or args.layers:
+            if not args.layers:
+                parser.error("an op case (\"kind\": \"op\") needs --layers FILE")
+            spec, convention = args.layers, conventions.for_layers(args.convention)
+            row = ops.validate_case(case)
+            entries = sum(math.prod(i.shape(case["dims"])) for i in row.inputs)
+            if entries > args.max_elements:
+                raise contract.ContractError(f"op case dims {case['dims']} need {entries:,} input entries, more "
+                                             f"than --max-elements {args.max_elements:,}")
+            problem = ops.build(case)
+        else:
+            _validate(case, args.max_elements)
+            problem = problems.build(case)
     except json.JSONDecodeError as exc:
         parser.error(f"the case is not valid JSON: {exc}")
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        loaded = sut.load(args.sut, args.isolation, args.case_timeout, args.case_memory, args.convention)
+        loaded = sut.load(spec, args.isolation, args.case_timeout, args.case_memory, convention)
     except sut.SutLoadError as exc:
         parser.error(str(exc))
     try:
@@ -123,8 +143,19 @@ def _check(parser, args) -> int:
     import os
     import subprocess
 
-    cmd = [sys.executable, "-m", "pytest", "--pyargs", "crosscheck.suite", f"--rootdir={os.getcwd()}",
-           "-p", "no:cacheprovider", f"--sut={args.sut}"]
+    if bool(args.sut) == bool(args.layers):
+        parser.error("check needs --sut SPEC (a network's backprop) or --layers FILE (layer functions), one of them")
+    if args.layers:
+        try:
+            conventions.for_layers(args.convention)
+        except conventions.ConventionError as exc:
+            parser.error(str(exc))
+        # -rs lists each op the module does not define, with its reason
+        cmd = [sys.executable, "-m", "pytest", "--pyargs", "crosscheck.layer_suite", f"--rootdir={os.getcwd()}",
+               "-p", "no:cacheprovider", f"--layers={args.layers}", "-rs"]
+    else:
+        cmd = [sys.executable, "-m", "pytest", "--pyargs", "crosscheck.suite", f"--rootdir={os.getcwd()}",
+               "-p", "no:cacheprovider", f"--sut={args.sut}"]
     if args.workers:
         if importlib.util.find_spec("xdist") is None:
             parser.error("-n needs pytest-xdist: pip install pytest-xdist")

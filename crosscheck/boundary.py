@@ -62,8 +62,10 @@ class Outcome:
 
 def answer_keys(case: dict, m: int) -> list[str]:
     """The keys of an answer the harness compares: the loss and every contract gradient."""
-    from crosscheck import contract
+    from crosscheck import contract, ops
 
+    if ops.is_op(case):  # an op case: its row names the outputs, forward's first
+        return ops.get(case["op"]).order
     return ["loss", *contract.gradient_shapes(case, m)]
 
 
@@ -141,7 +143,7 @@ def _mutation(name: str, before, after) -> str | None:
 def call_twice(fn, case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Outcome:
     """Call ``fn`` twice on fresh copies and say what happened (runs where the SUT lives)."""
     start = time.perf_counter()
-    m = X.shape[1] if case.get("layout") == "columns" else X.shape[0]
+    m = X.shape[1] if case.get("layout") == "columns" else X.shape[0]  # an op case: X is empty, unused
     keys = answer_keys(case, m)
     pristine = (copy.deepcopy(case), {k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
     answers, extra = [], []

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from crosscheck import contract, sampling, tolerance
+from crosscheck import contract, conventions, ops, sampling, tolerance
 from crosscheck.compare import Comparison, compare, compare_probes
 from crosscheck.problems import Problem
 from crosscheck.sut import Sut
@@ -90,6 +90,10 @@ class CaseResult:
 
     def reproduce(self) -> str:
         """The shell command that re-runs this case (quoted for a POSIX shell)."""
+        if ops.is_op(self.case):  # --layers FILE --convention cs231n | ng
+            base = next((k for k, v in conventions.LAYERS.items() if v == self.convention), self.convention)
+            return (f"python -m crosscheck reproduce --layers {shlex.quote(self.sut)} --convention {base} "
+                    f"{shlex.quote(json.dumps(self.case, sort_keys=True))}")
         convention = f"--convention {self.convention} " if self.convention != "contract" else ""
         return (f"python -m crosscheck reproduce --sut {shlex.quote(self.sut)} {convention}"
                 f"{shlex.quote(json.dumps(self.case, sort_keys=True))}")
@@ -141,11 +145,14 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: f
     status says so (``probed``). An oracle that raises is an error of its own (``error``); one that
     runs past ``timeout`` calls ``on_hang(message)`` (the plugin records the case) and ends the process.
     """
-    params, X, Y = rows or problem.rows64()
+    is_op = ops.is_op(problem.case)
+    params, X, Y = (None, None, None) if is_op else rows or problem.rows64()
     answers, status = {}, {}
     for name in (ORACLES if names is None else names):
         oracle = ORACLES[name]
         ok, reason = oracle.available()
+        if ok and is_op and oracle.ops is None:
+            ok, reason = False, "not an oracle of layer ops (each new shape would cost it a compile)"
         if not ok:
             status[name] = {"ran": False, "reason": reason, "seconds": 0.0}
             continue
@@ -155,7 +162,9 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: f
             watchdog.daemon = True
             watchdog.start()
         try:
-            if probes is not None and oracle.probes is not None:
+            if is_op:
+                answers[name] = oracle.ops(problem.op, problem.inputs64())
+            elif probes is not None and oracle.probes is not None:
                 answers[name] = oracle.probes(problem.case, params, X, Y, probes)
                 answers[name][PROBED] = True
             else:
@@ -201,24 +210,13 @@ def _rounded(array: np.ndarray) -> list:
     return np.vectorize(lambda x: float(f"{x:.4g}"), otypes=[float])(array).tolist() if array.size else []
 
 
-def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
-          oracle_timeout: float | None = ORACLE_TIMEOUT, on_hang=None) -> CaseResult:
-    """Run the SUT, then the oracles, on one problem and judge the SUT.
-
-    ``keep_values`` stores every oracle's answer in the result (rows layout, full precision), for
-    comparing environments. ``on_hang(result)`` receives the ``oracle_error`` result of a case whose
-    oracle hung past ``oracle_timeout``, before the process ends (``run_oracles``).
-    """
-    start = time.perf_counter()
+def _call(result: CaseResult, problem, sut: Sut, start: float):
+    """The SUT's outcome on the problem, or None when it did not answer (``result`` then says why)."""
     case = problem.case
-    contract.validate_inputs(case, problem.params, problem.X, problem.Y)
-    result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention)
-    m = contract.batch_size(case, problem.X)
-    order = contract.backward_order(case)
-
     outcome = sut.call(case, problem.params, problem.X, problem.Y)
     result.sut_seconds, result.extra_keys, result.output = outcome.seconds, outcome.extra_keys, outcome.output
-    if outcome.kind == "unsupported" and sut.supports is not None and contract.outside(case, sut.supports) is None:
+    if (outcome.kind == "unsupported" and sut.supports is not None and not ops.is_op(case)
+            and contract.outside(case, sut.supports) is None):
         outcome.kind = "raised"  # declining a case inside what it declares is no unsupported case
         outcome.message = f"the SUT declined a case inside its declared supports: {outcome.message}"
     if outcome.kind != "answered":
@@ -228,6 +226,29 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
         if outcome.kind == "mutated":
             result.first_divergence = "answer"
         result.seconds = time.perf_counter() - start
+        return None
+    return outcome
+
+
+def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
+          oracle_timeout: float | None = ORACLE_TIMEOUT, on_hang=None) -> CaseResult:
+    """Run the SUT, then the oracles, on one problem and judge the SUT.
+
+    ``keep_values`` stores every oracle's answer in the result (rows layout, full precision), for
+    comparing environments. ``on_hang(result)`` receives the ``oracle_error`` result of a case whose
+    oracle hung past ``oracle_timeout``, before the process ends (``run_oracles``).
+    """
+    if ops.is_op(problem.case):
+        return check_op(problem, sut, oracle_names, keep_values, oracle_timeout, on_hang)
+    start = time.perf_counter()
+    case = problem.case
+    contract.validate_inputs(case, problem.params, problem.X, problem.Y)
+    result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention)
+    m = contract.batch_size(case, problem.X)
+    order = contract.backward_order(case)
+
+    outcome = _call(result, problem, sut, start)
+    if outcome is None:
         return result
     first, raw = outcome.first, outcome.second
 
@@ -284,6 +305,16 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
         result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
                                 for k, v in ans.items()} for name, ans in answers.items() if not ans.get(PROBED)}
 
+    _judge(result, answers, problems, ["answer", "loss"] + order,
+           lambda first: contract.layer_of(first) if first not in (None, "answer", "loss") else None)
+    if result.verdict == "fail" and answers and result.first_divergence not in (None, "answer"):
+        result.tensors = _kept(result.first_divergence, sut_rows, answers, result.comparisons)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _judge(result: CaseResult, answers: dict, problems: list, order: list, layer_of) -> None:
+    """The verdict of a case the SUT answered, and its first divergence (the first failing key in ``order``)."""
     failed_keys = {c.tensor for c in result.comparisons if not c.passed} | {key for key, _ in problems}
     errors = {n: s for n, s in result.oracles.items() if s.get("error")}
     if errors:
@@ -297,11 +328,62 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     elif failed_keys:
         result.verdict = "fail"
     if failed_keys:
-        first = next((k for k in ["answer", "loss"] + order if k in failed_keys), None)
+        first = next((k for k in order if k in failed_keys), None)
         result.first_divergence = first
-        result.layer = contract.layer_of(first) if first not in (None, "answer", "loss") else None
-        if result.verdict == "fail" and answers and first not in (None, "answer"):
-            result.tensors = _kept(first, sut_rows, answers, result.comparisons)
+        result.layer = layer_of(first)
+
+
+def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=False,
+             oracle_timeout: float | None = ORACLE_TIMEOUT, on_hang=None) -> CaseResult:
+    """``check`` for one layer op (``crosscheck.ops``): the same SUT call, oracles, comparisons and
+    verdicts; the tensors are the op's outputs, forward's first, and each is allowed what the op's
+    rule (``tolerance``) gives it."""
+    start = time.perf_counter()
+    case, op = problem.case, problem.op
+    result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention)
+    outcome = _call(result, problem, sut, start)
+    if outcome is None:
+        return result
+    first, raw = outcome.first, outcome.second
+
+    def hung(message):
+        if on_hang is not None:
+            result.verdict, result.problems = "oracle_error", [message]
+            result.seconds = time.perf_counter() - start
+            on_hang(result)
+
+    answers, result.oracles = run_oracles(problem, oracle_names, timeout=oracle_timeout, on_hang=hung)
+    S = problem.bounds()
+    order = op.order
+    for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
+        result.oracle_pairs += _compare_op(order, a, b, f"{na}~{nb}", "float64", S, None,
+                                           ORACLES[na].underflow_gain, ORACLES[nb].underflow_gain)
+    problems = ops.check_answer(problem, raw)
+    seen = {key for key, _ in problems}
+    for key, problem_ in ops.check_answer(problem, first):
+        if key not in seen:
+            problems.append((key, f"first call: {problem_}"))
+            seen.add(key)
+    problems += _differences(first, raw, seen)
+    result.problems = [p for _, p in problems]
+    if answers:
+        broken = {key for key, _ in problems}
+        usable = {k: v for k, v in raw.items() if k not in broken} if isinstance(raw, dict) else {}
+
+        def against_each(detail=False):
+            return [_compare_op(order, usable, ans, name, case["dtype"], S, case["dtype"], 1.0,
+                                ORACLES[name].underflow_gain, detail) for name, ans in answers.items()]
+
+        comparisons = against_each()
+        if any(not c.passed for cs in comparisons for c in cs):
+            comparisons = against_each(detail=True)
+        result.comparisons = [c for cs in comparisons for c in cs]
+    if keep_values:
+        result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
+                                for k, v in ans.items()} for name, ans in answers.items()}
+    _judge(result, answers, problems, ["answer", *order], lambda first: None)
+    if result.verdict == "fail" and answers and result.first_divergence not in (None, "answer"):
+        result.tensors = _kept(result.first_divergence, usable, answers, result.comparisons)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -316,6 +398,23 @@ def _kept(tensor: str, sut_rows: dict, answers: dict, comparisons: list[Comparis
     if sut.size > TENSOR_MAX_ENTRIES:
         return None
     return {"tensor": tensor, "oracle": against, "sut": sut.tolist(), "reference": ref.tolist()}
+
+
+def _compare_op(order, a, b, against, dtype_a, S, expected_dtype, gain_a, gain_b, detail=False):
+    """Compare a's outputs of one op with b's, in the op's order (a loss is a number: no dtype to hold it to)."""
+    out = []
+    for key in order:
+        if key not in a or key not in b:
+            continue
+        value = np.asarray(float(a[key])) if key == "loss" else np.asarray(a[key])
+        reference = np.asarray(b[key], np.float64)
+        allowed = tolerance.allowed(S[key], dtype_a, "float64", gain_a, gain_b)
+        c = compare(key, against, value, reference, allowed, expected_dtype if key != "loss" else None)
+        if detail and c.problem is None and key != "loss" and reference.size <= DETAIL_MAX_ENTRIES:
+            c.detail = {"abs_error": _rounded(np.abs(value.astype(np.float64) - reference)),
+                        "allowed": _rounded(np.broadcast_to(allowed, reference.shape))}
+        out.append(c)
+    return out
 
 
 def _differences(first, second, already):
@@ -385,18 +484,28 @@ def _message(r: CaseResult) -> str:
         "fail": "FAIL",
     }[r.verdict]
     lines = [f"backprop-crosscheck: {head}"]
+    op = ops.get(case["op"]) if ops.is_op(case) else None
     gradients_differ = any(not c.passed and c.tensor != "loss" for c in r.comparisons)
-    if r.first_divergence == "loss" and not gradients_differ and len(r.problems) == 0:
-        lines.append("  forward only: the loss differs, every gradient agrees (the forward pass's loss J is wrong)")
-    elif r.first_divergence == "loss":
-        lines.append("  first divergence: the loss J itself (forward pass): the root cause is in the forward pass")
-    elif r.first_divergence == "answer":
-        lines.append("  the SUT broke the contract")
-    elif r.first_divergence:
-        lines.append(f"  first diverging tensor in backward order: {r.first_divergence} (layer {r.layer})")
-    lines.append(f"  case: sizes {case['sizes']}, activations {case['activations']}, loss {case['loss']}, "
-                 f"layout {case['layout']}, {case['dtype']}, reduction {case['reduction']}, "
-                 f"batch {case.get('batch')}, scale {case.get('scale')}")
+    if op is not None:
+        if r.first_divergence == "answer":
+            lines.append("  the SUT broke the contract")
+        elif r.first_divergence:  # an op's loss is one of its outputs, named like any other
+            lines.append(f"  first wrong output (forward's first, then backward's in order): "
+                         f"{op.function_of(r.first_divergence)}")
+        lines.append(f"  case: op {op.name} ({op.formula}), dims {case['dims']}, {case['dtype']}, "
+                     f"scale {case.get('scale')}")
+    else:
+        if r.first_divergence == "loss" and not gradients_differ and len(r.problems) == 0:
+            lines.append("  forward only: the loss differs, every gradient agrees (the forward pass's loss J is wrong)")
+        elif r.first_divergence == "loss":
+            lines.append("  first divergence: the loss J itself (forward pass): the root cause is in the forward pass")
+        elif r.first_divergence == "answer":
+            lines.append("  the SUT broke the contract")
+        elif r.first_divergence:
+            lines.append(f"  first diverging tensor in backward order: {r.first_divergence} (layer {r.layer})")
+        lines.append(f"  case: sizes {case['sizes']}, activations {case['activations']}, loss {case['loss']}, "
+                     f"layout {case['layout']}, {case['dtype']}, reduction {case['reduction']}, "
+                     f"batch {case.get('batch')}, scale {case.get('scale')}")
     lines += [f"  problem: {p}" for p in r.problems]
     if r.output:
         lines.append("  the SUT's last output:")
@@ -412,7 +521,7 @@ def _message(r: CaseResult) -> str:
         agree = sorted({c.against for c in r.comparisons if c.tensor == r.first_divergence and c.passed})
         if agree:
             lines.append(f"  oracles that agree with the SUT on {r.first_divergence}: {', '.join(agree)}")
-        later = [k for k in contract.backward_order(case)
+        later = [k for k in (op.order if op is not None else contract.backward_order(case))
                  if any(c.tensor == k and not c.passed for c in r.comparisons) and k != r.first_divergence]
         if later:
             lines.append(f"  also diverging afterwards: {', '.join(later)}")

@@ -17,6 +17,8 @@ afresh for each call.
 | nielsen | a class | ``Network(sizes)`` with ``weights``, ``biases`` and a per-example ``backprop(x, y)`` |
 | cs231n | a class | ``FullyConnectedNet(...)`` (or ``TwoLayerNet``) with ``params`` and ``loss(X, y)`` |
 | layers | a mapping | layer objects with forward and backward methods (``LAYER_KEYS``) |
+| cs231n-layers | a module | layer functions, one op at a time (``--layers``; ``crosscheck.ops``) |
+| ng-steps | a module | the course's step functions, one op at a time (``--layers``) |
 """
 
 from __future__ import annotations
@@ -329,6 +331,51 @@ def _layers(mapping):
     return backprop, supports
 
 
+# ---------------------------------------------------------------------------------------------
+# layer functions: one op at a time (crosscheck/ops.py), for ``check --layers``
+
+
+def _values(got, n: int, fn: str, what: str):
+    """``got`` as a tuple of n values, or an error naming the function and what the convention says it returns."""
+    if n == 1 and not isinstance(got, (tuple, list)):
+        return (got,)
+    if not isinstance(got, (tuple, list)) or len(got) != n:
+        size = f"{len(got)} values" if isinstance(got, (tuple, list)) else f"a {type(got).__name__}"
+        raise ConventionError(f"{fn} returned {size}; this convention's {fn} returns {what}")
+    return tuple(got)
+
+
+def _op_functions(convention: str):
+    def adapt(module):
+        if not inspect.ismodule(module):
+            raise ConventionError(f"--layers needs a module (a file or pkg.module); got {module!r}")
+
+        def backprop(case, params, X, Y):
+            from crosscheck import ops
+
+            if not ops.is_op(case):
+                raise NotImplementedError("layer functions are checked one op at a time (--layers), not as a network")
+            op = ops.get(case["op"])
+            if op.convention != convention:
+                raise NotImplementedError(f"op {op.name} is not a {convention} function")
+            missing = [f for f in (op.forward_fn, op.backward_fn) if f and not callable(getattr(module, f, None))]
+            if missing:
+                raise NotImplementedError(f"the module defines no {' and no '.join(missing)}")
+            args = [params[i.name] for i in op.inputs if i.draw != "upstream"] + list(op.extra_args)
+            got = getattr(module, op.forward_fn)(*args)
+            if op.backward_fn is None:  # cs231n's losses: (loss, dx) from one function
+                names = op.order
+                return dict(zip(names, _values(got, len(names), op.forward_fn, f"({', '.join(names)})"), strict=True))
+            *outs, cache = _values(got, len(op.outputs) + 1, op.forward_fn, f"({', '.join(op.outputs)}, cache)")
+            grads = getattr(module, op.backward_fn)(params[op.upstream], cache, *op.extra_args)
+            grads = _values(grads, len(op.gradients), op.backward_fn, f"({', '.join(op.gradients)})")
+            return {**dict(zip(op.outputs, outs, strict=True)), **dict(zip(op.gradients, grads, strict=True))}
+
+        return backprop, None
+
+    return adapt
+
+
 def _contract(fn):
     if not callable(fn):
         raise ConventionError(f"convention contract needs a function backprop(case, params, X, Y); got {fn!r}")
@@ -349,7 +396,26 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                "returns dW, db, dA0 and the loss, no dZ", "mapping", _layers),
     Convention("cs231n", "rows layout; {affine - relu} x (L - 1) - affine - softmax loss on the scores; 1-D biases; "
                "integer labels; reg = 0; the mean over examples; returns the loss, dW and db", "class", _cs231n),
+    Convention("cs231n-layers", "cs231n's layer functions, one op at a time (--layers): rows layout; "
+               "forward(x, ...) -> (out, cache), backward(dout, cache) -> the gradients of <dout, out> in the "
+               "order of the inputs; 1-D biases; x of affine (N, d1, ..., dk) read as (N, D); losses (x, y) -> "
+               "(loss, dx) with integer y and the mean over N", "module", _op_functions("cs231n")),
+    Convention("ng-steps", "the course's step functions, one op at a time (--layers): columns layout; "
+               "forward -> (out, cache), backward(dA or dZ, cache); b is (n, 1); linear_backward's dW and db "
+               "are 1/m times the gradient of <dZ, Z>, dA_prev is not scaled; the activation's cache is Z",
+               "module", _op_functions("ng")),
 ]}
+LAYERS = {"cs231n": "cs231n-layers", "ng": "ng-steps"}
+"""``--layers FILE --convention NAME``: the convention that checks NAME's layer functions one op at a time."""
+
+
+def for_layers(name: str) -> str:
+    """The op convention behind ``--layers`` for ``--convention name`` (ConventionError if there is none)."""
+    if name in LAYERS.values():
+        return name
+    if name not in LAYERS:
+        raise ConventionError(f"--layers takes --convention {' or '.join(LAYERS)}, got {name!r}")
+    return LAYERS[name]
 NAMES = tuple(CONVENTIONS)
 
 

@@ -66,6 +66,9 @@ def pytest_addoption(parser):
     group.addoption("--convention", default="contract", choices=conventions.NAMES,
                     help="how the SUT's code is written: " + ", ".join(conventions.NAMES)
                          + " (default contract; docs/conventions.md)")
+    group.addoption("--layers", default=None, metavar="FILE",
+                    help="a module of layer functions to check one op at a time, in --convention cs231n or ng "
+                         "(crosscheck.layer_suite; docs/layers.md)")
     group.addoption("--results", default=None, metavar="FILE.jsonl",
                     help="write one JSON record per checked case to FILE.jsonl")
     group.addoption("--oracles", default=",".join(ORACLES), metavar="NAMES",
@@ -91,6 +94,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "crosscheck: cross-checks a SUT's gradients against the oracles")
     config.addinivalue_line("markers", "mutants: the mutant catalogue must be killed and localized")
+    config.addinivalue_line("markers", "layers: checks a module of layer functions one op at a time (--layers)")
     names = [n.strip() for n in config.getoption("oracles").split(",") if n.strip()]
     unknown = [n for n in names if n not in ORACLES]
     if unknown or not names:
@@ -160,7 +164,12 @@ class Session:
         if self.results and self.results.is_dir():
             raise pytest.UsageError(f"--results {self.results} is a directory; give a file name")
         opt = self.config.getoption
-        named = opt("sut") != _sut.DEFAULT or opt("convention") != conventions.DEFAULT
+        if opt("layers"):
+            try:
+                conventions.for_layers(opt("convention"))
+            except conventions.ConventionError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        named = opt("sut") != _sut.DEFAULT or opt("convention") != conventions.DEFAULT or bool(opt("layers"))
         if named and not self.config.option.collectonly:
             # a SUT the run names is loaded now, so that a bad one is one usage error; the default is
             # loaded when a test first needs it (an unrelated pytest run starts no SUT process)
@@ -174,6 +183,10 @@ class Session:
             self.sink = Path(f"{self.results}.{self.worker or 'main'}.part")
             self.sink.write_text("")
 
+    def checked_spec(self) -> str:
+        """What the run checks: the --layers module, else --sut."""
+        return self.config.getoption("layers") or self.config.getoption("sut")
+
     def _claim_results(self) -> None:
         try:
             self.results.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +199,7 @@ class Session:
             raise pytest.UsageError(f"--results {self.results}: {exc.strerror}") from None
         for stale in _results.parts_of(self.results):
             stale.unlink()
-        start = {"kind": _results.START, "env": self.env, "sut": self.config.getoption("sut"),
+        start = {"kind": _results.START, "env": self.env, "sut": self.checked_spec(),
                  "started": self.started, "pid": os.getpid()}
         self.results.write_text(json.dumps(start, sort_keys=True) + "\n")
 
@@ -199,9 +212,11 @@ class Session:
     def load_sut(self) -> _sut.Sut:
         if self._sut is None:
             opt = self.config.getoption
+            spec, convention = opt("sut"), opt("convention")
+            if opt("layers"):  # a module of layer functions, checked one op at a time
+                spec, convention = opt("layers"), conventions.for_layers(convention)
             try:
-                self._sut = _sut.load(opt("sut"), opt("isolation"), opt("case_timeout"), opt("case_memory"),
-                                      opt("convention"))
+                self._sut = _sut.load(spec, opt("isolation"), opt("case_timeout"), opt("case_memory"), convention)
             except _sut.SutLoadError as exc:
                 self.close()
                 raise pytest.UsageError(str(exc)) from None
@@ -249,7 +264,7 @@ class Session:
             verdicts[verdict] += n
         checked = sum(verdicts[v] for v in _check.CHECKED)
         code = int(exitstatus)
-        return {"kind": _results.END, "env": self.env, "sut": self.config.getoption("sut"),
+        return {"kind": _results.END, "env": self.env, "sut": self.checked_spec(),
                 "oracles": self.oracle_names, "python": platform.python_version(),
                 "platform": platform.platform(), "versions": versions,
                 "hypothesis_profile": profiles.chosen or profiles.default_name(),  # the cross-check tests' own
@@ -314,6 +329,9 @@ class Session:
         if report.passed and counts and set(counts) == {"unsupported"}:
             report.outcome = "skipped"
             reason = self.unsupported_reason.get(item.nodeid, "")
+            if "layers" in item.keywords:  # an op whose functions the module does not define
+                report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: not checked: {reason}")
+                return
             report.longrepr = (str(item.path), item.location[1] or 0,
                                f"Skipped: the SUT declined every case of this test ({counts['unsupported']}, "
                                f"{reason}); declare what it supports in 'supports'")
@@ -329,6 +347,15 @@ class Checker:
     @property
     def sut(self) -> _sut.Sut:
         return self._session.sut
+
+    @property
+    def layers(self) -> str | None:
+        """The convention of the ``--layers`` module ('cs231n' or 'ng'), or None when none is named."""
+        opt = self._session.config.getoption
+        if not opt("layers"):
+            return None
+        name = conventions.for_layers(opt("convention"))
+        return next(k for k, v in conventions.LAYERS.items() if v == name)
 
     def _phase(self) -> str:
         """generate, shrink or replay: after the first failing example of a test, Hypothesis only

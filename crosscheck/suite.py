@@ -28,6 +28,8 @@ shared_fixtures = suite_settings(suppress_health_check=[HealthCheck.function_sco
 @shared_fixtures
 @given(data=st.data())
 def test_gradients_agree_with_oracles(crosscheck, dtype, layout, data):
+    if crosscheck.layers:
+        pytest.skip("--layers names layer functions: crosscheck.layer_suite checks them")
     sut = crosscheck.sut
     if dtype not in sut.supported("dtypes") or layout not in sut.supported("layouts"):
         pytest.skip(f"the SUT does not declare support for {dtype} / {layout}")
@@ -39,6 +41,8 @@ def test_gradients_agree_with_oracles(crosscheck, dtype, layout, data):
 @shared_fixtures
 @given(data=st.data())
 def test_sampled_wide_networks_agree_with_oracles(crosscheck, dtype, data):
+    if crosscheck.layers:
+        pytest.skip("--layers names layer functions: crosscheck.layer_suite checks them")
     # wider than the default strategy: finite differences answer probes (crosscheck.sampling),
     # torch and JAX every entry
     sut = crosscheck.sut
@@ -71,6 +75,8 @@ PINNED = {
 @pytest.mark.parametrize("dtype", contract.DTYPES)
 @pytest.mark.parametrize("name", PINNED)
 def test_pinned_case(crosscheck, name, dtype, layout):
+    if crosscheck.layers:
+        pytest.skip("--layers names layer functions: crosscheck.layer_suite checks them")
     sut = crosscheck.sut
     reductions = sut.supported("reductions")  # the pinned network, in a reduction the SUT declares
     case = {"contract_version": contract.CONTRACT_VERSION, "batch": 7, "seed": 1, **PINNED[name], "dtype": dtype,

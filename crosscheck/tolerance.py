@@ -250,6 +250,15 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
     return Bounds(S=S, E_Z=E_Z, E_A=E_A, Z=Z, A=A)
 
 
+def margins_clear(a: np.ndarray, E_a: np.ndarray, onehot: np.ndarray, dtype: str) -> np.ndarray:
+    """Boolean (m,): every hinge margin a_k - a_c + 1 of an example is farther from 0 than its error,
+    for a computed with error bound E_a (the target class's own margin is never a decision)."""
+    E = E_a + _sources(C_F * (np.abs(a) + 1), C_F)
+    margin = losses.hinge_margins(a, onehot)
+    E_margin = E + (E * onehot).sum(-1, keepdims=True)
+    return ((np.abs(margin) > allowed(E_margin, dtype, "float64")) | (onehot == 1)).all(-1)
+
+
 def kink_clearance(case: dict, bounds_: Bounds, Y: np.ndarray) -> np.ndarray:
     """Boolean (m,): True for examples whose every kink decision is unambiguous in the case's dtype.
 
@@ -263,13 +272,94 @@ def kink_clearance(case: dict, bounds_: Bounds, Y: np.ndarray) -> np.ndarray:
         if activations.get(name).kink is not None:
             ok &= (np.abs(bounds_.Z[l]) > allowed(bounds_.E_Z[l], dtype, "float64")).all(1)
     if losses.get(case["loss"]).kink:
-        a = bounds_.A[-1]
-        E = bounds_.E_A[-1] + _sources(C_F * (np.abs(a) + 1), C_F)
         onehot = losses.target_onehot(np.asarray(Y, np.float64))
-        margin = losses.hinge_margins(a, onehot)
-        E_margin = E + (E * onehot).sum(-1, keepdims=True)
-        ok &= ((np.abs(margin) > allowed(E_margin, dtype, "float64")) | (onehot == 1)).all(1)
+        ok &= margins_clear(bounds_.A[-1], bounds_.E_A[-1], onehot, dtype)
     return ok
+
+
+# ---------------------------------------------------------------------------------------------
+# layer ops (crosscheck/ops.py): one rule per op, composed from the stage rules above. An op's
+# inputs and its upstream gradient dout are exact (drawn in the case's dtype), so every E of an
+# input is zero; each rule returns {output name: S} with S's leading (rounding, underflow) axis.
+
+
+def _exact(x: np.ndarray) -> np.ndarray:
+    return np.zeros((2,) + np.shape(x))
+
+
+TANGENT = 2
+"""Roundings a forward-mode tangent adds to each term of an op's gradient: the complex step's seed
+h times the factor it meets (h w, h x, h), and the division by h at the end. In a network these
+hide under the C_F of every dZ; an op's exact dout leaves an inner product's gamma_n bare."""
+
+
+def _tangent(M: np.ndarray) -> np.ndarray:
+    return _sources(TANGENT * M, TANGENT)
+
+
+def affine_rule(x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray, dtype: str) -> dict:
+    """out = x w + b, an inner product of D + 1 terms: (D + 1)(|x||w| + |b|);
+    dx = dout wᵀ: (M + 2) |dout||w|ᵀ;  dw = xᵀ dout: (N + 2) |x|ᵀ|dout|;  db = Σ_N dout: (N + 2) Σ|dout|
+    (an inner product's n, and ``TANGENT`` for a complex step's own roundings).
+
+    x may be (N, d1, ..., dk): it is read as (N, D), and dx has x's shape."""
+    x2 = x.reshape(x.shape[0], -1)
+    n_in = x2.shape[1] + 1
+    out = _sources(n_in * (np.abs(x2) @ np.abs(w) + np.abs(b)), 2 * n_in)
+    dw, db, _, dx = layer_backward(x2, _exact(x2), np.abs(dout), _exact(dout), w, dtype)
+    dout_ = np.abs(dout)
+    dx, dw = dx + _tangent(dout_ @ np.abs(w).T), dw + _tangent(np.abs(x2).T @ dout_)
+    db = db + _tangent(dout_.sum(0, keepdims=True))
+    return {"out": out, "dx": dx.reshape((2,) + x.shape), "dw": dw, "db": db.reshape(2, -1)}
+
+
+def linear_rule(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, dZ: np.ndarray, dtype: str) -> dict:
+    """The course's columns layout, Z = W A_prev + b: affine's rule transposed, with dW and db
+    scaled by 1/m (one more product: r S + |r dW|, one more rounding and flush)."""
+    m = A_prev.shape[1]
+    rows = affine_rule(A_prev.T, W.T, b.reshape(-1), dZ.T, dtype)
+    r = 1.0 / m
+    dW = r * np.swapaxes(rows["dw"], -1, -2) + _sources(r * (np.abs(dZ) @ np.abs(A_prev).T), 1)
+    db = r * rows["db"].reshape(2, -1, 1) + _sources(r * np.abs(dZ).sum(1, keepdims=True), 1)
+    return {"Z": np.swapaxes(rows["out"], -1, -2), "dA_prev": np.swapaxes(rows["dx"], -1, -2), "dW": dW, "db": db}
+
+
+def linear_activation_rule(act: activations.Activation, A_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
+                           dA: np.ndarray, dtype: str) -> dict:
+    """The course's linear_activation_forward/backward (columns): Z = W A_prev + b with linear's E_Z,
+    A = g(Z) by activation_forward, dZ = dA g'(Z) by activation_backward (dA exact), then
+    layer_backward carries E_dZ into dA_prev, dW and db, and dW, db are scaled by 1/m."""
+    x, w, m = A_prev.T, W.T, A_prev.shape[1]
+    Z = x @ w + b.reshape(-1)
+    n_in = x.shape[1] + 1
+    E_Z = _sources(n_in * (np.abs(x) @ np.abs(w) + np.abs(b.reshape(-1))), 2 * n_in)
+    E_A = activation_forward(act, Z, E_Z, dtype)
+    M_dZ, E_dZ = activation_backward(act, Z, E_Z, E_A, np.abs(dA.T), _exact(dA.T), dtype)
+    dw, db, _, dx = layer_backward(x, _exact(x), M_dZ, E_dZ, w, dtype)
+    r = 1.0 / m
+    dZ = grow(M_dZ, E_dZ, dtype)
+    dx, dw = dx + _tangent(dZ @ np.abs(w).T), dw + _tangent(np.abs(x).T @ dZ)
+    db = db + _tangent(dZ.sum(0, keepdims=True))
+    T = lambda S: np.swapaxes(S, -1, -2)  # noqa: E731  (rows back to the course's columns)
+    return {"A": T(E_A), "dA_prev": T(dx),
+            "dW": r * T(dw) + _sources(r * (dZ.T @ np.abs(x)), 1),
+            "db": r * T(db) + _sources(r * dZ.sum(0)[:, None], 1)}
+
+
+def elementwise_rule(act: activations.Activation, x: np.ndarray, dout: np.ndarray, dtype: str) -> dict:
+    """out = g(x): activation_forward with exact x; dx = dout g'(x): activation_backward with an exact dout
+    (E_dA = 0). The keys are 'out' and 'dx'."""
+    E_A = activation_forward(act, x, _exact(x), dtype)
+    _, E_dx = activation_backward(act, x, _exact(x), E_A, np.abs(dout), _exact(dout), dtype)
+    return {"out": E_A, "dx": E_dx}
+
+
+def loss_rule(loss: losses.Loss, x: np.ndarray, y: np.ndarray) -> dict:
+    """loss = (1/N) Σ_i loss(x_i, y_i) and dx: loss_backward on exact scores with r = 1/N
+    (softmax_loss: softmax_cross_entropy's terms; svm_loss: the hinge's)."""
+    onehot = np.eye(x.shape[1])[np.asarray(y, int)]
+    S_loss, _, E_dx = loss_backward(loss, x, onehot, _exact(x), 1.0 / x.shape[0])
+    return {"loss": S_loss, "dx": E_dx}
 
 
 def published_rounding(figure: str) -> float:

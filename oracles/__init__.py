@@ -46,6 +46,12 @@ class Oracle:
         return getattr(import_module(self.module), "probed", None)
 
     @property
+    def ops(self) -> Callable | None:
+        """``op_gradients(op, inputs)`` for one layer op (``crosscheck.ops``); None where the oracle
+        does not check ops (JAX: every new shape costs it a compile)."""
+        return getattr(import_module(self.module), "op_gradients", None)
+
+    @property
     def underflow_gain(self) -> float:
         """How much an underflow inside the oracle is amplified in its answer (1 for autograd)."""
         return getattr(import_module(self.module), "UNDERFLOW_GAIN", 1.0)

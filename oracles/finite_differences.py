@@ -141,3 +141,32 @@ def probed(case, params, X, Y, probes):
         if l == 1:
             out["dA0"] = np.append(r * per_example[k + 3], r * per_example[k + 4].sum())
     return out
+
+
+def op_gradients(op, inputs):
+    """One layer op (``crosscheck.ops``) by the complex step through the harness's own forward: each
+    input entry perturbed on its own (the ops' sizes are small), the derivative of <dout, out> (or
+    of the loss), scaled as the row states; the forward outputs are the harness forward's."""
+    x = {k: v if v.dtype.kind in "iu" else np.asarray(v, np.float64) for k, v in inputs.items()}
+
+    def scalar(values):
+        with np.errstate(all="ignore"):
+            outs = op.forward(*(values[i.name] for i in op.inputs))
+        if op.upstream is None:
+            return outs[0]
+        return sum((o * values[op.upstream]).sum() for o in outs)
+
+    with np.errstate(all="ignore"):
+        outs = op.forward(*(x[i.name] for i in op.inputs))
+    answer = {name: (float(np.real(o)) if name == "loss" else np.real(o))
+              for name, o in zip(op.outputs, outs, strict=True)}
+    scale = op.scale(inputs) if op.scale else {}
+    for g, w in zip(op.gradients, op.wrt, strict=True):
+        grad = np.empty(x[w].shape)
+        for index in np.ndindex(*x[w].shape):
+            stepped = dict(x)
+            stepped[w] = x[w].astype(np.complex128)
+            stepped[w][index] += 1j * COMPLEX_STEP
+            grad[index] = np.imag(scalar(stepped)) / COMPLEX_STEP
+        answer[g] = grad * scale.get(g, 1.0)
+    return answer

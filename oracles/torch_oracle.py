@@ -52,3 +52,27 @@ def gradients(case, params, X, Y):
     for l in range(1, L + 1):
         out[f"dW{l}"], out[f"db{l}"], out[f"dZ{l}"] = W[l].grad.numpy(), b[l].grad.numpy(), Z[l].grad.numpy()
     return out
+
+
+def op_gradients(op, inputs):
+    """One layer op (``crosscheck.ops``): its forward outputs by the row's torch forward, and autograd's
+    gradients of <dout, out> (or of the loss) with respect to each input, scaled as the row states."""
+    tensors = {}
+    for inp in op.inputs:
+        value = inputs[inp.name]
+        if value.dtype.kind in "iu":
+            tensors[inp.name] = torch.tensor(value, dtype=torch.int64)
+        else:
+            tensors[inp.name] = torch.tensor(value, dtype=torch.float64, requires_grad=inp.name in op.wrt)
+    outs = op.torch_forward(torch, *(tensors[i.name] for i in op.inputs))
+    if op.upstream is None:
+        scalar = outs[0]
+    else:
+        scalar = sum((o * tensors[op.upstream]).sum() for o in outs)
+    scalar.backward()
+    answer = {name: (o.item() if name == "loss" else o.detach().numpy())
+              for name, o in zip(op.outputs, outs, strict=True)}
+    scale = op.scale(inputs) if op.scale else {}
+    for g, w in zip(op.gradients, op.wrt, strict=True):
+        answer[g] = tensors[w].grad.numpy() * scale.get(g, 1.0)
+    return answer

@@ -1,0 +1,423 @@
+"""The op table: one row per layer op that a layer library writes as its own function(s).
+
+A row says how a convention's functions are called (``forward_fn``, ``backward_fn``), what they
+take and return, how the inputs' shapes follow from drawn dims, the harness's own float64 forward
+(complex-safe: the complex-step oracle runs through it), a torch forward (autograd's oracle), and
+the error-model rule of every output (``crosscheck.tolerance``, one function per op). The scalar
+the gradients are of is <dout, out> for an op with an upstream gradient, and the loss itself for
+a loss. Adding an op is adding a row: the strategies, the oracles, the adapters and the checks
+enumerate this table.
+
+An op case is plain data, so its JSON is its whole reproduction::
+
+    {"kind": "op", "op": "affine", "dims": {"N": 4, "D": 3, "M": 5}, "dtype": "float32",
+     "scale": "unit", "seed": 7, "contract_version": "1.1"}
+
+``build`` turns it into arrays, deterministically from the seed, in the case's dtype (labels as
+int64 class indices); an op's arrays all travel in ``params`` (named as the row names them) to the
+SUT's side of ``crosscheck.boundary``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from crosscheck import activations, contract, losses, tolerance
+from crosscheck.problems import SCALES, IllPosedCase
+
+KIND = "op"
+MAX_REDRAWS = 50
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    draw: str
+    """data N(0, 1) s; weight N(0, 1/fan_in) s; bias N(0, 1/4) s; label integers in [0, C);
+    upstream N(0, 1), the gradient arriving from above (dout)."""
+    shape: Callable[[dict], tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    convention: str
+    """Whose functions these are: 'cs231n' (layer functions) or 'ng' (the course's step functions)."""
+    formula: str
+    forward_fn: str
+    backward_fn: str | None
+    """None: ``forward_fn`` returns (loss, dx) itself (cs231n's losses)."""
+    inputs: tuple[Input, ...]
+    """The forward's arguments, in order."""
+    outputs: tuple[str, ...]
+    """What the forward returns before its cache, in order (a loss: 'loss')."""
+    gradients: tuple[str, ...]
+    """What backward returns, in order."""
+    wrt: tuple[str, ...]
+    """The input each gradient is of (same order as ``gradients``)."""
+    dims: dict[str, tuple[int, int]]
+    forward: Callable
+    """Harness forward: (*inputs as float64/complex128, labels int) -> tuple of outputs."""
+    torch_forward: Callable
+    """(torch, *inputs as float64 tensors) -> tuple of outputs."""
+    rule: Callable
+    """(inputs dict float64, dtype) -> {output or gradient name: S} (``tolerance``)."""
+    upstream: str | None = None
+    """The name backward's first argument goes by (dout, dZ, dA); None for a loss."""
+    extra_args: tuple = ()
+    """Fixed arguments after the inputs (the course's activation name)."""
+    scale: Callable | None = None
+    """(inputs) -> {gradient: factor}: a gradient the convention states is scaled (ng's 1/m)."""
+    clear: Callable | None = None
+    """(inputs float64, dtype) -> bool per example (axis 0 of the first input, or its columns for ng):
+    the example is clear of every kink (relu at 0, hinge margins at 0) in the case's dtype."""
+    examples_axis: int = 0
+
+    @property
+    def order(self) -> list[str]:
+        """Forward outputs first, then backward's outputs in order: the order of the first divergence."""
+        return [*self.outputs, *self.gradients]
+
+    def function_of(self, key: str) -> str:
+        """'dw (affine_backward's output 2 of 3)' for messages."""
+        if key in self.outputs and self.backward_fn is not None:
+            return f"{key} ({self.forward_fn}'s output)"
+        fn = self.backward_fn or self.forward_fn
+        names = self.gradients if self.backward_fn else self.order
+        return f"{key} ({fn}'s output {names.index(key) + 1} of {len(names)})"
+
+
+# ---------------------------------------------------------------------------------------------
+# harness forwards (float64, complex-safe) and torch forwards
+
+
+def _affine(x, w, b):
+    return (x.reshape(x.shape[0], -1) @ w + b,)
+
+
+def _linear(A, W, b):
+    return (W @ A + b,)
+
+
+def _onehot(x, y):
+    return np.eye(x.shape[1])[np.asarray(y, int)]
+
+
+def _mean_loss(name):
+    def forward(x, y):
+        return (losses.get(name).value(x, _onehot(x, y)).sum() / x.shape[0],)
+    return forward
+
+
+def _torch_softmax_loss(T, x, y):
+    return (T.nn.functional.cross_entropy(x, y),)
+
+
+def _torch_svm_loss(T, x, y):
+    # multi_margin_loss averages over the C classes as well as over N; the convention sums over classes
+    return (x.shape[1] * T.nn.functional.multi_margin_loss(x, y, margin=1.0),)
+
+
+TORCH_ACTIVATIONS = {"relu": lambda T, z: T.relu(z), "sigmoid": lambda T, z: T.sigmoid(z)}
+
+
+# ---------------------------------------------------------------------------------------------
+# kink rules
+
+
+def _away_from_kink(act_name):
+    kink = activations.get(act_name).kink
+
+    def clear(inputs, dtype):
+        z = inputs["x"] if "x" in inputs else inputs["Z"]
+        # exact inputs: only an input exactly at the kink is ambiguous
+        return (np.abs(z - kink) > 0).reshape(z.shape[0], -1).all(1)
+    return clear if kink is not None else None
+
+
+def _margins_clear(inputs, dtype):
+    x = inputs["x"]
+    return tolerance.margins_clear(x, tolerance._exact(x), _onehot(x, inputs["y"]), dtype)
+
+
+def _linear_activation_clear(act_name):
+    kink = activations.get(act_name).kink
+
+    def clear(inputs, dtype):
+        A, W, b = inputs["A_prev"], inputs["W"], inputs["b"]
+        Z = (W @ A + b).T
+        E_Z = tolerance.linear_rule(A, W, b, np.zeros_like(Z.T), dtype)["Z"]
+        return (np.abs(Z - kink) > tolerance.allowed(np.swapaxes(E_Z, -1, -2), dtype, "float64")).all(1)
+    return clear if kink is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# the rows
+
+
+def _shape(*names):
+    return lambda d: tuple(d[n] if isinstance(n, str) else n for n in names)
+
+
+def _affine_x_shape(d):
+    return (d["N"], d["D"], d["D2"]) if "D2" in d else (d["N"], d["D"])
+
+
+def _per_m(*names):
+    return lambda inputs: {n: 1.0 / inputs["A_prev"].shape[1] for n in names}
+
+
+def _elementwise(convention, act_name, forward_fn, backward_fn, x, out, dx, upstream):
+    act = activations.get(act_name)
+    return Op(
+        act_name if convention == "cs231n" else f"ng_{act_name}", convention,
+        f"{out} = {act_name}({x}); {dx} = {upstream} ⊙ {act_name}'({x})",
+        forward_fn, backward_fn,
+        inputs=(Input(x, "data", _shape("N", "D")), Input(upstream, "upstream", _shape("N", "D"))),
+        outputs=(out,), gradients=(dx,), wrt=(x,), dims={"N": (1, 8), "D": (1, 8)},
+        forward=lambda z, dout: (act.value(z),),
+        torch_forward=lambda T, z, dout: (TORCH_ACTIVATIONS[act_name](T, z),),
+        rule=lambda i, dtype: dict(zip((out, dx), tolerance.elementwise_rule(
+            act, i[x], i[upstream], dtype).values(), strict=True)),
+        upstream=upstream, clear=_away_from_kink(act_name))
+
+
+def _linear_activation(act_name):
+    act = activations.get(act_name)
+    torch_act = TORCH_ACTIVATIONS[act_name]
+    return Op(
+        f"linear_{act_name}", "ng",
+        f"A = {act_name}(Z), Z = W A_prev + b; dZ = dA ⊙ {act_name}'(Z), dA_prev = Wᵀ dZ, "
+        f"dW = (1/m) dZ A_prevᵀ, db = (1/m) Σ dZ",
+        "linear_activation_forward", "linear_activation_backward",
+        inputs=(Input("A_prev", "data", _shape("D", "N")), Input("W", "weight", _shape("M", "D")),
+                Input("b", "bias", _shape("M", 1)), Input("dA", "upstream", _shape("M", "N"))),
+        outputs=("A",), gradients=("dA_prev", "dW", "db"), wrt=("A_prev", "W", "b"),
+        dims={"N": (1, 8), "D": (1, 8), "M": (1, 8)},
+        forward=lambda A, W, b, dA: (act.value((W @ A + b).T).T,),
+        torch_forward=lambda T, A, W, b, dA: (torch_act(T, W @ A + b),),
+        rule=lambda i, dtype: tolerance.linear_activation_rule(act, i["A_prev"], i["W"], i["b"], i["dA"], dtype),
+        upstream="dA", extra_args=(act_name,), scale=_per_m("dW", "db"),
+        clear=_linear_activation_clear(act_name), examples_axis=1)
+
+
+OPS: dict[str, Op] = {op.name: op for op in [
+    # cs231n layer functions (rows layout: examples along axis 0; 1-D biases; integer labels)
+    Op("affine", "cs231n", "out = x w + b (x read as (N, D)); dx = dout wᵀ, dw = xᵀ dout, db = Σ_N dout",
+       "affine_forward", "affine_backward",
+       inputs=(Input("x", "data", _affine_x_shape), Input("w", "weight", lambda d: (d["D"] * d.get("D2", 1), d["M"])),
+               Input("b", "bias", _shape("M")), Input("dout", "upstream", _shape("N", "M"))),
+       outputs=("out",), gradients=("dx", "dw", "db"), wrt=("x", "w", "b"),
+       dims={"N": (1, 8), "D": (1, 8), "M": (1, 8)},
+       forward=lambda x, w, b, dout: _affine(x, w, b),
+       torch_forward=lambda T, x, w, b, dout: (x.reshape(x.shape[0], -1) @ w + b,),
+       rule=lambda i, dtype: tolerance.affine_rule(i["x"], i["w"], i["b"], i["dout"], dtype), upstream="dout"),
+    _elementwise("cs231n", "relu", "relu_forward", "relu_backward", "x", "out", "dx", "dout"),
+    _elementwise("cs231n", "sigmoid", "sigmoid_forward", "sigmoid_backward", "x", "out", "dx", "dout"),
+    Op("softmax_loss", "cs231n", "loss = (1/N) Σ_i -log softmax(x_i)[y_i]; dx = (softmax(x) - onehot(y)) / N",
+       "softmax_loss", None,
+       inputs=(Input("x", "data", _shape("N", "C")), Input("y", "label", _shape("N"))),
+       outputs=("loss",), gradients=("dx",), wrt=("x",), dims={"N": (1, 8), "C": (2, 8)},
+       forward=_mean_loss("softmax_cross_entropy"), torch_forward=_torch_softmax_loss,
+       rule=lambda i, dtype: tolerance.loss_rule(losses.get("softmax_cross_entropy"), i["x"], i["y"])),
+    Op("svm_loss", "cs231n", "loss = (1/N) Σ_i Σ_{k != y_i} max(0, x_ik - x_iy_i + 1); dx its (sub)gradient",
+       "svm_loss", None,
+       inputs=(Input("x", "data", _shape("N", "C")), Input("y", "label", _shape("N"))),
+       outputs=("loss",), gradients=("dx",), wrt=("x",), dims={"N": (1, 8), "C": (2, 8)},
+       forward=_mean_loss("hinge"), torch_forward=_torch_svm_loss,
+       rule=lambda i, dtype: tolerance.loss_rule(losses.get("hinge"), i["x"], i["y"]), clear=_margins_clear),
+    # the deeplearning.ai course's step functions (columns layout: examples along axis 1; b is (n, 1))
+    Op("linear", "ng", "Z = W A_prev + b; dA_prev = Wᵀ dZ, dW = (1/m) dZ A_prevᵀ, db = (1/m) Σ_m dZ",
+       "linear_forward", "linear_backward",
+       inputs=(Input("A_prev", "data", _shape("D", "N")), Input("W", "weight", _shape("M", "D")),
+               Input("b", "bias", _shape("M", 1)), Input("dZ", "upstream", _shape("M", "N"))),
+       outputs=("Z",), gradients=("dA_prev", "dW", "db"), wrt=("A_prev", "W", "b"),
+       dims={"N": (1, 8), "D": (1, 8), "M": (1, 8)},
+       forward=lambda A, W, b, dZ: _linear(A, W, b),
+       torch_forward=lambda T, A, W, b, dZ: (W @ A + b,),
+       rule=lambda i, dtype: tolerance.linear_rule(i["A_prev"], i["W"], i["b"], i["dZ"], dtype),
+       upstream="dZ", scale=_per_m("dW", "db"), examples_axis=1),
+    _elementwise("ng", "relu", "relu", "relu_backward", "Z", "A", "dZ", "dA"),
+    _elementwise("ng", "sigmoid", "sigmoid", "sigmoid_backward", "Z", "A", "dZ", "dA"),
+    _linear_activation("relu"),
+    _linear_activation("sigmoid"),
+]}
+NAMES = tuple(OPS)
+
+
+def get(name: str) -> Op:
+    try:
+        return OPS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown op {name!r}; valid: {', '.join(NAMES)}") from None
+
+
+def of(convention: str) -> tuple[str, ...]:
+    """The ops a convention's functions implement, in table order."""
+    return tuple(name for name, op in OPS.items() if op.convention == convention)
+
+
+def is_op(case) -> bool:
+    return isinstance(case, dict) and case.get("kind") == KIND
+
+
+# ---------------------------------------------------------------------------------------------
+# cases and their arrays
+
+
+def validate_case(case: dict) -> Op:
+    """The case's row, or ContractError naming what is wrong with the case."""
+    if not is_op(case):
+        raise contract.ContractError("an op case needs \"kind\": \"op\"")
+    for key in ("op", "dims", "dtype", "scale", "seed"):
+        if key not in case:
+            raise contract.ContractError(f"an op case needs key {key!r}")
+    try:
+        op = get(case["op"])
+    except ValueError as exc:
+        raise contract.ContractError(str(exc)) from None
+    if case["dtype"] not in contract.DTYPES:
+        raise contract.ContractError(f"case['dtype'] = {case['dtype']!r}; valid: {', '.join(contract.DTYPES)}")
+    if case["scale"] not in SCALES:
+        raise contract.ContractError(f"case['scale'] = {case['scale']!r}; valid: {', '.join(SCALES)}")
+    dims = case["dims"]
+    if not isinstance(dims, dict):
+        raise contract.ContractError(f"case['dims'] must be a dict, got {dims!r}")
+    for name in list(op.dims) + [k for k in dims if k not in op.dims]:
+        value = dims.get(name)
+        allowed_extra = name == "D2" and op.name == "affine"
+        if name not in op.dims and not allowed_extra:
+            raise contract.ContractError(f"op {op.name} has no dim {name!r}; its dims: {', '.join(op.dims)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+            raise contract.ContractError(f"case['dims'][{name!r}] must be an integer in [1, 4096], got {value!r}")
+    seed = case["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise contract.ContractError(f"case['seed'] must be an integer in [0, 2**64), got {seed!r}")
+    return op
+
+
+@dataclass
+class OpProblem:
+    """One op case and its arrays, in the case's dtype (labels int64)."""
+
+    case: dict
+    params: dict[str, np.ndarray]
+    """Every array the op's functions are given, by the row's names (the upstream gradient too)."""
+
+    kind = KIND
+
+    @property
+    def op(self) -> Op:
+        return get(self.case["op"])
+
+    @property
+    def X(self) -> np.ndarray:
+        return np.zeros(0)  # an op's arrays all travel in params
+
+    Y = X
+
+    def inputs64(self) -> dict[str, np.ndarray]:
+        """The arrays as the oracles and the error model see them: float64 (labels stay integers)."""
+        return {k: v if v.dtype.kind in "iu" else np.asarray(v, np.float64) for k, v in self.params.items()}
+
+    def bounds(self) -> dict[str, np.ndarray]:
+        with np.errstate(all="ignore"):
+            return self.op.rule(self.inputs64(), self.case["dtype"])
+
+
+def _draw(rng, inp: Input, shape, dims, s):
+    if inp.draw == "data":
+        return rng.normal(size=shape) * s
+    if inp.draw == "weight":
+        fan_in = shape[1] if inp.name == "W" else shape[0]  # the course's W is (n, n_prev)
+        return rng.normal(size=shape) * s / np.sqrt(fan_in)
+    if inp.draw == "bias":
+        return rng.normal(size=shape) * s / 2
+    if inp.draw == "upstream":
+        return rng.normal(size=shape)
+    if inp.draw == "label":
+        return rng.integers(0, dims["C"], shape)
+    raise ValueError(f"unknown draw {inp.draw!r}")
+
+
+def build(case: dict) -> OpProblem:
+    """The arrays of an op case, deterministically from its seed; examples near a kink are redrawn."""
+    op = validate_case(case)
+    dims, dtype = case["dims"], np.dtype(case["dtype"])
+    rng = np.random.default_rng(case["seed"])
+    s = SCALES[case["scale"]]
+    arrays = {}
+    for inp in op.inputs:
+        value = _draw(rng, inp, inp.shape(dims), dims, s)
+        arrays[inp.name] = value.astype(np.int64) if inp.draw == "label" else value.astype(dtype)
+    first = op.inputs[0]
+    for _ in range(MAX_REDRAWS):
+        if op.clear is None:
+            break
+        with np.errstate(all="ignore"):
+            ok = op.clear({k: np.asarray(v, np.float64) if v.dtype.kind == "f" else v
+                           for k, v in arrays.items()}, case["dtype"])
+        if ok.all():
+            break
+        redo = np.flatnonzero(~ok)
+        fresh = _draw(rng, first, first.shape(dims), dims, s).astype(dtype)
+        if op.examples_axis == 0:
+            arrays[first.name][redo] = fresh[redo]
+        else:
+            arrays[first.name][:, redo] = fresh[:, redo]
+    else:
+        raise IllPosedCase(f"no well-posed draw after {MAX_REDRAWS} tries: {case}")
+    return OpProblem(case, {k: np.ascontiguousarray(v) for k, v in arrays.items()})
+
+
+def case_of(op: str, dims: dict, dtype: str = "float64", scale: str = "unit", seed: int = 0) -> dict:
+    return {"kind": KIND, "op": op, "dims": dict(dims), "dtype": dtype, "scale": scale, "seed": seed,
+            "contract_version": contract.CONTRACT_VERSION}
+
+
+def cases(op: str, dtypes=contract.DTYPES, scales=tuple(SCALES), batched_x: bool = True):
+    """A Hypothesis strategy of op cases for one op: its dims within the row's ranges (affine's x also
+    as (N, D, D2)), a dtype, a scale and a seed."""
+    from hypothesis import strategies as st
+
+    row = get(op)
+    dims = st.fixed_dictionaries({k: st.integers(lo, hi) for k, (lo, hi) in row.dims.items()},
+                                 optional={"D2": st.integers(2, 3)} if op == "affine" and batched_x else {})
+    return st.builds(case_of, st.just(op), dims, st.sampled_from(dtypes), st.sampled_from(scales),
+                     st.integers(0, 2**32 - 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# answers
+
+
+def expected_shapes(problem: OpProblem) -> dict[str, tuple[int, ...]]:
+    """The shape of every output: a forward output from the harness forward, a gradient its input's."""
+    op, inputs = problem.op, problem.inputs64()
+    with np.errstate(all="ignore"):
+        outs = op.forward(*(inputs[i.name] for i in op.inputs))
+    shapes = {name: np.shape(v) for name, v in zip(op.outputs, outs, strict=True)}
+    shapes.update({g: inputs[w].shape for g, w in zip(op.gradients, op.wrt, strict=True)})
+    return shapes
+
+
+def check_answer(problem: OpProblem, answer) -> list[tuple[str, str]]:
+    """(key, problem) for every output that is missing or not numbers (shape and dtype are compare's)."""
+    op = problem.op
+    if not isinstance(answer, dict):
+        return [("answer", f"the adapter's answer is not a dict: {answer!r}")]
+    out = []
+    for key in op.order:
+        if key not in answer:
+            out.append((key, f"{op.function_of(key)} is missing"))
+            continue
+        value = answer[key]
+        if key == "loss":
+            if contract._real_scalar(value):
+                out.append((key, f"{op.forward_fn}'s loss: {contract._real_scalar(value)}"))
+        elif not isinstance(value, np.ndarray):
+            out.append((key, f"{op.function_of(key)} is a {type(value).__name__}, not an ndarray"))
+    return out

@@ -1,0 +1,259 @@
+"""Layer ops (crosscheck/ops.py): the example modules, the buggy twins, the correct forms, the entry points.
+
+The correct modules must pass every op; each buggy one must fail naming the first wrong output of
+the right function; each op's bound must hold for at least two textbook forms of its computation.
+"""
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crosscheck import check, conventions, ops
+from crosscheck.sut import Sut, load
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ROOT / "examples" / "layers"
+SEEDS = range(6)
+
+
+def cases_of(op, seeds=SEEDS):
+    """A few deterministic cases of one op, in both dtypes, over its dims' range (affine's x also 3-D)."""
+    row = ops.get(op)
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        dims = {k: int(rng.integers(lo, hi + 1)) for k, (lo, hi) in row.dims.items()}
+        if op == "affine" and seed % 2:
+            dims["D2"] = 2
+        for dtype in ("float64", "float32"):
+            yield ops.case_of(op, dims, dtype, ("small", "unit", "large")[seed % 3], seed)
+
+
+@pytest.fixture(scope="module")
+def module_sut():
+    suts = {}
+
+    def get(name, convention):
+        if name not in suts:
+            suts[name] = load(str(LAYERS / name), convention=conventions.for_layers(convention))
+        return suts[name]
+
+    yield get
+    for s in suts.values():
+        s.close()
+
+
+def in_process(module, convention):
+    """A Sut over a module object built here (the correct forms), called through the same adapter."""
+    fn, _ = conventions.get(conventions.for_layers(convention)).adapt(module)
+    return Sut(f"forms:{module.__name__}", fn, None, convention=conventions.for_layers(convention))
+
+
+@pytest.mark.parametrize(("name", "convention"), [("cs231n_layers.py", "cs231n"), ("course_steps.py", "ng")])
+def test_the_correct_modules_pass_every_op(module_sut, name, convention):
+    sut = module_sut(name, convention)
+    for op in ops.of(convention):
+        for case in cases_of(op):
+            result = check.check(ops.build(case), sut, ["torch", "fd"])
+            assert result.verdict == "pass", result.message()
+            assert {c.tensor for c in result.comparisons} == set(ops.get(op).order)
+
+
+BUGS = {
+    "buggy_cs231n_layers.py": ("cs231n", {"affine": "db", "relu": "dx", "softmax_loss": "dx"}),
+    "buggy_course_steps.py": ("ng", {"linear": "db", "ng_sigmoid": "dZ", "linear_sigmoid": "dA_prev",
+                                     "linear_relu": "db"}),
+}
+
+
+@pytest.mark.parametrize("name", BUGS)
+def test_each_buggy_module_fails_naming_the_first_wrong_output(module_sut, name):
+    convention, wrong = BUGS[name]
+    sut = module_sut(name, convention)
+    for op in ops.of(convention):
+        verdicts = set()
+        for case in cases_of(op):
+            result = check.check(ops.build(case), sut, ["torch", "fd"])
+            verdicts.add(result.verdict)
+            if op not in wrong:
+                assert result.verdict == "pass", result.message()
+            elif result.verdict == "fail":
+                assert result.first_divergence == wrong[op], result.message()
+                fn = ops.get(op).backward_fn or ops.get(op).forward_fn
+                assert f"first wrong output (forward's first, then backward's in order): {wrong[op]} ({fn}'s" \
+                    in result.message()
+        if op in wrong:
+            assert verdicts <= {"pass", "fail"} and "fail" in verdicts, (op, verdicts)
+
+
+def _forms_cs231n():
+    """Second textbook forms of the cs231n ops (the module in examples/layers has the first)."""
+    m = types.ModuleType("forms_cs231n")
+
+    def affine_forward(x, w, b):
+        return np.einsum("nd,dm->nm", x.reshape(len(x), -1), w) + b, (x, w)
+
+    def affine_backward(dout, cache):
+        x, w = cache
+        x2 = x.reshape(len(x), -1)
+        return (np.einsum("nm,dm->nd", dout, w).reshape(x.shape), np.einsum("nd,nm->dm", x2, dout),
+                np.ones(len(dout), dout.dtype) @ dout)
+
+    def relu_forward(x):
+        return np.where(x > 0, x, 0).astype(x.dtype), x
+
+    def relu_backward(dout, x):
+        return np.where(x > 0, dout, 0).astype(dout.dtype)
+
+    def sigmoid_forward(x):
+        return ((1 + np.tanh(x / 2)) / 2).astype(x.dtype), x
+
+    def sigmoid_backward(dout, x):  # from x: σ(x) σ(-x)
+        s = lambda z: (1 + np.tanh(z / 2)) / 2  # noqa: E731
+        return (dout * s(x) * s(-x)).astype(dout.dtype)
+
+    def softmax_loss(x, y):  # explicit probabilities, the log of the picked one
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        N = len(x)
+        loss = -np.log(p[np.arange(N), y]).mean()
+        p[np.arange(N), y] -= 1
+        return loss, p / N
+
+    def svm_loss(x, y):  # loops over examples and classes
+        N, C = x.shape
+        loss, dx = 0.0, np.zeros_like(x)
+        for i in range(N):
+            for k in range(C):
+                margin = x[i, k] - x[i, y[i]] + 1
+                if k != y[i] and margin > 0:
+                    loss += margin
+                    dx[i, k] += 1
+                    dx[i, y[i]] -= 1
+        return loss / N, dx / N
+
+    for f in (affine_forward, affine_backward, relu_forward, relu_backward, sigmoid_forward, sigmoid_backward,
+              softmax_loss, svm_loss):
+        setattr(m, f.__name__, f)
+    return m
+
+
+def _forms_ng():
+    m = types.ModuleType("forms_ng")
+
+    def sigmoid(Z):
+        return 1 / (1 + np.exp(-Z)), Z
+
+    def relu(Z):
+        return Z * (Z > 0), Z
+
+    def sigmoid_backward(dA, Z):  # A (1 - A) from a fresh A
+        A = 1 / (1 + np.exp(-Z))
+        return dA * A * (1 - A)
+
+    def relu_backward(dA, Z):
+        return np.where(Z > 0, dA, 0).astype(dA.dtype)
+
+    def linear_forward(A, W, b):
+        return np.dot(W, A) + b, (A, W, b)
+
+    def linear_backward(dZ, cache):  # the 1/m applied to dZ first
+        A_prev, W, _ = cache
+        scaled = dZ / A_prev.shape[1]
+        return np.dot(W.T, dZ), np.dot(scaled, A_prev.T), np.sum(scaled, axis=1, keepdims=True)
+
+    def linear_activation_forward(A_prev, W, b, activation):
+        Z, lc = linear_forward(A_prev, W, b)
+        A, ac = (sigmoid if activation == "sigmoid" else relu)(Z)
+        return A, (lc, ac)
+
+    def linear_activation_backward(dA, cache, activation):
+        lc, ac = cache
+        return linear_backward((sigmoid_backward if activation == "sigmoid" else relu_backward)(dA, ac), lc)
+
+    for f in (sigmoid, relu, sigmoid_backward, relu_backward, linear_forward, linear_backward,
+              linear_activation_forward, linear_activation_backward):
+        setattr(m, f.__name__, f)
+    return m
+
+
+@pytest.mark.parametrize(("forms", "convention"), [(_forms_cs231n, "cs231n"), (_forms_ng, "ng")])
+def test_second_textbook_forms_of_every_op_pass_within_its_bound(forms, convention):
+    sut = in_process(forms(), convention)
+    for op in ops.of(convention):
+        for case in cases_of(op, range(10)):
+            result = check.check(ops.build(case), sut, ["torch", "fd"])
+            assert result.verdict == "pass", result.message()
+
+
+def test_kinks_are_kept_clear():
+    for case in cases_of("svm_loss", range(20)):
+        p = ops.build(case)
+        x = p.params["x"].astype(np.float64)
+        assert ops.get("svm_loss").clear({"x": x, "y": p.params["y"]}, case["dtype"]).all()
+    for case in cases_of("relu"):
+        assert (ops.build(case).params["x"] != 0).all()
+
+
+def test_a_case_rebuilds_the_same_arrays_and_bad_cases_are_named():
+    case = ops.case_of("affine", {"N": 3, "D": 2, "D2": 2, "M": 4}, "float32", "unit", 5)
+    a, b = ops.build(case), ops.build(json.loads(json.dumps(case)))
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    assert a.params["x"].shape == (3, 2, 2) and a.params["w"].shape == (4, 4) and a.params["x"].dtype == np.float32
+    with pytest.raises(ValueError, match="has no dim 'K'"):
+        ops.build({**case, "dims": {"N": 1, "D": 1, "M": 1, "K": 2}})
+    with pytest.raises(ValueError, match="unknown op"):
+        ops.build({**case, "op": "conv"})
+
+
+def test_jax_is_listed_as_skipped_for_ops(module_sut):
+    result = check.check(ops.build(next(cases_of("affine"))), module_sut("cs231n_layers.py", "cs231n"))
+    assert result.verdict == "pass"
+    assert not result.oracles["jax"]["ran"] and "layer ops" in result.oracles["jax"]["reason"]
+    assert result.oracles["torch"]["ran"] and result.oracles["fd"]["ran"]
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "crosscheck", *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_check_layers_passes_the_correct_module_and_lists_absent_functions(tmp_path):
+    partial = tmp_path / "partial.py"
+    partial.write_text((LAYERS / "cs231n_layers.py").read_text().split("def sigmoid_forward")[0])
+    done = _run("check", "--layers", str(partial), "--convention", "cs231n", "--profile", "smoke",
+                "--oracles", "torch,fd")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "not checked: NotImplementedError: the module defines no sigmoid_forward" in done.stdout
+    assert "not checked: NotImplementedError: the module defines no svm_loss" in done.stdout
+    assert "4 passed, 6 skipped"  # affine and relu, in two dtypes in done.stdout
+
+
+def test_check_layers_fails_the_buggy_module_and_its_reproduce_line_reruns_the_case():
+    done = _run("check", "--layers", str(LAYERS / "buggy_cs231n_layers.py"), "--convention", "cs231n",
+                "--profile", "smoke", "--oracles", "torch,fd", "--", "-k", "softmax_loss and float64")
+    assert done.returncode == 1
+    assert "first wrong output (forward's first, then backward's in order): dx (softmax_loss's output 2 of 2)" \
+        in done.stdout
+    line = next(x for x in done.stdout.splitlines() if "reproduce: python -m crosscheck reproduce --layers" in x)
+    command = line.split("reproduce: python -m crosscheck ", 1)[1].lstrip("E ")
+    import shlex
+
+    again = _run(*shlex.split(command), "--oracles", "torch,fd")
+    assert again.returncode == 1 and "dx (softmax_loss's output 2 of 2)" in again.stdout
+    assert _run("check", "--layers", "x.py", "--convention", "nielsen").returncode == 2
+
+
+@pytest.mark.parametrize(("name", "convention"), [("cs231n_layers.py", "cs231n"), ("course_steps.py", "ng")])
+def test_check_layers_under_the_ci_profile_passes_the_correct_modules(name, convention, tmp_path):
+    done = _run("check", "--layers", str(LAYERS / name), "--convention", convention, "--profile", "crosscheck-ci",
+                "--oracles", "torch,fd", "--results", str(tmp_path / "r.jsonl"))
+    assert done.returncode == 0, done.stdout[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    cases = [r for r in records if r["kind"] == "case"]
+    assert len(cases) >= 150 * 2 * len(ops.of(convention)) and all(r["verdict"] == "pass" for r in cases)
+    assert {r["case"]["op"] for r in cases} == set(ops.of(convention))
