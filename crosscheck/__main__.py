@@ -81,6 +81,7 @@ def main(argv=None) -> int:
     diag.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
     diag.add_argument("--sut", default=None, help="only the cases of this SUT spec")
     diag.add_argument("--json", action="store_true", help="print the findings as a JSON list")
+    diag.add_argument("--no-replay", action="store_true", help="do not replay the mutant catalogue on the failures")
     summ = commands.add_parser("summary", help="count the verdicts in results files")
     summ.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
     summ.add_argument("--min-cases", type=int, default=0, help="fail unless this many cases ran every required oracle")
@@ -200,7 +201,7 @@ def _diagnose(args) -> int:
     by_sut = {}
     for r in records:
         by_sut.setdefault(r.get("sut"), []).append(r)
-    found = {sut: diagnose.diagnose(rs) for sut, rs in by_sut.items()}
+    found = {sut: diagnose.diagnose(rs, replay_catalogue=not args.no_replay) for sut, rs in by_sut.items()}
     if args.json:
         print(json.dumps({sut: json.loads(diagnose.to_json(f)) for sut, f in found.items()}, indent=2))
     else:

@@ -8,6 +8,9 @@ first, each with its evidence:
   of the first diverging layer, the loss, the layout, the dtype, the reduction, batches of two or
   more examples, the kind of tensor (bias, weights) — e.g. "fails in 120/120 cases whose first
   divergence is at a leaky_relu layer; 0/406 passing cases have a leaky_relu layer";
+* **which known bug**: with ``replay_catalogue`` (the command's default), the mutant catalogue is
+  replayed on the failing cases and every bug that reproduces the SUT's first wrong tensor on all of
+  them is named;
 * **how**: a relation between the SUT's and the oracle's first diverging tensor that holds in
   every failing case where it can be read (each failing record keeps both tensors in full
   precision, ``check.TENSOR_MAX_ENTRIES``): a constant ratio (×10, ×2, −1), a ratio equal to the
@@ -190,8 +193,52 @@ def _how(failing: list[dict]) -> str | None:
     return None
 
 
-def diagnose(records: list[dict]) -> list[Finding]:
-    """Findings for the failing cases of one SUT's records (see the module docstring)."""
+REPLAY_CASES = 20
+"""Failing cases the mutant catalogue is replayed on (the first ones, in record order)."""
+
+
+def replay(failing: list[dict]) -> list[str] | None:
+    """The catalogue bugs (``mutants.catalogue``) whose answers reproduce the SUT's first wrong tensor,
+    within the error model's allowance for two computations in the case's dtype, on every failing case
+    replayed; None when no failing record can be replayed (a sampled or op case, or no kept tensor)."""
+    from crosscheck import contract, problems, tolerance
+    from crosscheck.compare import compare
+    from mutants.catalogue import CATALOGUE
+
+    built = []
+    for r in failing:
+        case, kept = r["case"], r.get("tensors")
+        if not kept or "sample" in case or case.get("kind", "mlp") != "mlp" or len(built) == REPLAY_CASES:
+            continue
+        try:
+            problem = problems.build(case)
+        except Exception:  # noqa: BLE001  (a record written elsewhere: it cannot be replayed)
+            continue
+        built.append((kept, problem, tolerance.bounds({**case, "layout": "rows"}, *problem.rows64()).S))
+    if not built:
+        return None
+    matches = []
+    for mutant in CATALOGUE:
+        for kept, problem, S in built:
+            key, case = kept["tensor"], problem.case
+            try:
+                answer = mutant.sut(dict(case), {k: v.copy() for k, v in problem.params.items()},
+                                    problem.X.copy(), problem.Y.copy())
+                value = (np.asarray(float(answer["loss"])) if key == "loss"
+                         else contract.to_rows(case, {key: answer[key]})[key])
+            except Exception:  # noqa: BLE001  (a mutant that cannot answer this case does not match it)
+                break
+            allowed = tolerance.allowed(S[key], case["dtype"], case["dtype"])
+            if not compare(key, mutant.name, value, np.asarray(kept["sut"], np.float64), allowed).passed:
+                break
+        else:
+            matches.append(mutant.name)
+    return matches
+
+
+def diagnose(records: list[dict], replay_catalogue: bool = False) -> list[Finding]:
+    """Findings for the failing cases of one SUT's records (see the module docstring); with
+    ``replay_catalogue`` each finding also names the catalogue bugs that reproduce the SUT's answers."""
     cases = [r for r in records if r.get("kind", "case") == "case" and r.get("phase") in (None, "generate", "explicit")]
     failing = [r for r in cases if r.get("verdict") == "fail" and r.get("first_divergence")]
     passing = [r for r in cases if r.get("verdict") == "pass"]
@@ -233,6 +280,14 @@ def diagnose(records: list[dict]) -> list[Finding]:
         findings.append(Finding("shape", kind, layers, relation, [], len(failing), total,
                                 f"{len(failing)} failing cases share no single component"
                                 + (f"; relation: {relation}" if relation else ""), ""))
+    if replay_catalogue:
+        matches = replay(failing)
+        if matches is not None:
+            n = min(REPLAY_CASES, len(failing))
+            for f in findings:
+                f.matches = matches
+            findings[0].summary += (f"; matches the catalogue's {', '.join(matches)} on the {n} cases replayed"
+                                    if matches else "; no bug of the catalogue reproduces it")
     return findings
 
 
@@ -256,7 +311,8 @@ def render(findings: list[Finding]) -> str:
         if f.evidence:
             lines.append(f"      evidence: {f.evidence}")
         lines.append(f"      relation: {f.relation or 'none holds in every failing case'}"
-                     + (f"; layers {', '.join(map(str, f.layers))}" if f.layers else ""))
+                     + (f"; layers {', '.join(map(str, f.layers))}" if f.layers else "")
+                     + (f"; catalogue: {', '.join(f.matches)}" if f.matches else ""))
     return "\n".join(lines)
 
 

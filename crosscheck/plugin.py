@@ -470,7 +470,7 @@ def pytest_terminal_summary(terminalreporter, config):
         records = _results.cases(_results.read([state.results]).records)
         for sut in sorted({r.get("sut") for r in records if r.get("verdict") == "fail"}):
             terminalreporter.write_line(f"SUT {sut}: " + diagnose.render(
-                diagnose.diagnose([r for r in records if r.get("sut") == sut])))
+                diagnose.diagnose([r for r in records if r.get("sut") == sut], replay_catalogue=True)))
     if state.results:
         terminalreporter.write_line(f"results: {state.results}")
     if state.report:

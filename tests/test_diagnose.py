@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -75,3 +76,33 @@ def test_the_command_prints_findings_as_json(tmp_path):
     assert {"component", "tensor", "layers", "relation", "matches", "cases_failing", "cases_total",
             "summary"} <= set(findings[0])
     assert findings[0]["component"] == "leaky_relu" and findings[0]["relation"] == "ratio 0"
+
+
+def test_replaying_the_catalogue_names_the_bug_it_reproduces():
+    mutant = next(m for m in CATALOGUE if m.name == "leaky_slope_lost")
+    findings = diagnose.diagnose(records(Sut(mutant.spec, mutant.sut, None), **mutant.reveals),
+                                 replay_catalogue=True)
+    assert findings[0].matches == ["leaky_slope_lost"] and "matches the catalogue's leaky_slope_lost" in \
+        findings[0].summary
+
+
+def test_a_bug_outside_the_catalogue_is_said_to_be_unknown():
+    def backprop(case, params, X, Y):  # leaky slope 10x too large: the catalogue has only "slope lost"
+        out = reference_impl.backprop(case, params, X, Y)
+        return {k: v for k, v in out.items()}
+
+    mutant = next(m for m in CATALOGUE if m.name == "leaky_slope_lost")
+
+    def ten_times(case, params, X, Y):
+        from reference_impl import activations, mlp
+
+        original = activations.ACTIVATIONS["leaky_relu"]
+        activations.ACTIVATIONS["leaky_relu"] = (original[0], lambda Z, A: np.where(Z >= 0, 1, 0.1).astype(Z.dtype))
+        try:
+            return mlp.backprop(case, params, X, Y)
+        finally:
+            activations.ACTIVATIONS["leaky_relu"] = original
+
+    findings = diagnose.diagnose(records(Sut("ten_times", ten_times, None), **mutant.reveals), replay_catalogue=True)
+    assert findings[0].component == "leaky_relu" and findings[0].relation == "ratio 10"
+    assert findings[0].matches == [] and "no bug of the catalogue reproduces it" in findings[0].summary
