@@ -24,7 +24,7 @@ from hypothesis.errors import NoSuchExample
 
 from crosscheck import check, conventions, ops
 from crosscheck.sut import Sut
-from examples.layers import course_steps, cs231n_layers
+from examples.layers import buggy_norm_layers, course_steps, cs231n_layers
 
 BASES = {"cs231n": (cs231n_layers,), "ng": (course_steps,)}
 
@@ -43,6 +43,8 @@ class LayerMutant:
     """{dim: (lo, hi)}: what the cases need for the bug to show (within the op's own range)."""
     needs: dict = field(default_factory=dict)
     """{op: extra dims every case gets} (affine's x as (N, D, D2))."""
+    settings: dict = field(default_factory=dict)
+    """{op: {setting: values}}: the settings the bug needs to show (a keep probability below 1)."""
 
     def module(self) -> types.ModuleType:
         # the correct modules' source run afresh, so that their own calls (linear_activation_backward
@@ -106,6 +108,13 @@ def _svm_counts_correct_class(x, y):
     return loss, positive / N
 
 
+def _alt_without_sum(dout, cache):
+    xhat, gamma, xc, std, var, eps = cache
+    N = dout.shape[0]
+    dgamma = (dout * xhat).sum(axis=0)
+    return (gamma / (N * std)) * (N * dout - xhat * dgamma), dgamma, dout.sum(axis=0)
+
+
 def _linear_db_without_1_over_m(dZ, cache):
     dA_prev, dW, db = course_steps.linear_backward(dZ, cache)
     return dA_prev, dW, db * cache[0].shape[1]
@@ -148,6 +157,19 @@ CATALOGUE: list[LayerMutant] = [
     LayerMutant("svm_counts_correct_class", "cs231n", "loss term",
                 "svm_loss keeps the correct class's own margin (1 per example) in the loss",
                 {"svm_loss": _svm_counts_correct_class}, {"svm_loss": "loss"}),
+    LayerMutant("batchnorm_no_mean_term", "cs231n", "missing path (the mean)",
+                "batchnorm_backward by the graph, without dμ / N: the path through the batch mean",
+                {"batchnorm_backward": buggy_norm_layers.batchnorm_backward}, {"batchnorm": "dx"}),
+    LayerMutant("batchnorm_alt_no_mean_term", "cs231n", "missing path (the mean)",
+                "batchnorm_backward_alt's N dout - x̂ Σ dout x̂, the Σ dout forgotten",
+                {"batchnorm_backward_alt": lambda dout, cache: _alt_without_sum(dout, cache)}, {"batchnorm_alt": "dx"}),
+    LayerMutant("layernorm_wrong_axis", "cs231n", "wrong axis",
+                "layernorm_forward normalizes over the batch (axis 0), not each example's features",
+                {"layernorm_forward": buggy_norm_layers.layernorm_forward}, {"layernorm": "out"}, {"N": (2, 6)}),
+    LayerMutant("dropout_backward_unscaled", "cs231n", "missing 1/p",
+                "dropout_backward masks dout by the keep pattern without its 1/p",
+                {"dropout_backward": buggy_norm_layers.dropout_backward}, {"dropout": "dx"},
+                settings={"dropout": {"p": (0.5, 0.25, 0.8, 0.3)}}),
     LayerMutant("linear_db_without_1_over_m", "ng", "missing 1/m",
                 "linear_backward's db = Σ dZ without the 1/m",
                 {"linear_backward": _linear_db_without_1_over_m},
@@ -203,7 +225,10 @@ def mutant_cases(m: LayerMutant, op: str):
               for k, (lo, hi) in row.dims.items()}
     dims = st.fixed_dictionaries({k: st.integers(lo, hi) for k, (lo, hi) in ranges.items()})
     extra = m.needs.get(op, {})
-    return st.builds(lambda d, case: {**case, "dims": {**d, **extra}}, dims, ops.cases(op, batched_x=False))
+    chosen = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in m.settings.get(op, {}).items()})
+    return st.builds(lambda d, c, case: {**case, "dims": {**d, **extra}, **({"settings": {**case["settings"], **c}}
+                                                                             if c else {})},
+                     dims, chosen, ops.cases(op, batched_x=False))
 
 
 def hunt(m: LayerMutant, op: str, max_cases: int, oracle_names=("torch", "fd"), sut: Sut | None = None) -> LayerKill:
