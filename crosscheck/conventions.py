@@ -361,7 +361,11 @@ def _op_functions(convention: str):
             missing = [f for f in (op.forward_fn, op.backward_fn) if f and not callable(getattr(module, f, None))]
             if missing:
                 raise NotImplementedError(f"the module defines no {' and no '.join(missing)}")
-            args = [params[i.name] for i in op.inputs if i.draw != "upstream"] + list(op.extra_args)
+            args = [params[i.name] for i in op.inputs if i.draw not in ("upstream", "setting")]
+            if op.param_dict is not None:  # a fresh dict each call: a layer may write into it (running means)
+                name, fixed = op.param_dict
+                args.append({**fixed, **{i.name: params[i.name].item() for i in op.inputs if i.draw == "setting"}})
+            args += list(op.extra_args)
             got = getattr(module, op.forward_fn)(*args)
             if op.backward_fn is None:  # cs231n's losses: (loss, dx) from one function
                 names = op.order

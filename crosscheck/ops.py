@@ -37,7 +37,9 @@ class Input:
     name: str
     draw: str
     """data N(0, 1) s; weight N(0, 1/fan_in) s; bias N(0, 1/4) s; label integers in [0, C);
-    upstream N(0, 1), the gradient arriving from above (dout)."""
+    upstream N(0, 1), the gradient arriving from above (dout); setting a number the case states
+    (``case["settings"]``: eps, a keep probability, a mask's seed), a 0-d array (float64, or int64
+    for an integer), which the SUT gets inside the row's parameter dict, never as an array."""
     shape: Callable[[dict], tuple[int, ...]]
 
 
@@ -75,6 +77,14 @@ class Op:
     """(inputs float64, dtype) -> bool per example (axis 0 of the first input, or its columns for ng):
     the example is clear of every kink (relu at 0, hinge margins at 0) in the case's dtype."""
     examples_axis: int = 0
+    settings: dict = None
+    """{setting: its allowed values}: the numbers a case states (``case["settings"]``), e.g. eps."""
+    param_dict: tuple | None = None
+    """(name, fixed entries): the settings go to the SUT as one dict argument after the arrays,
+    e.g. ('bn_param', {'mode': 'train'}) -> bn_param = {'mode': 'train', 'eps': 1e-05}."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "settings", dict(self.settings or {}))
 
     @property
     def order(self) -> list[str]:
@@ -122,6 +132,48 @@ def _torch_svm_loss(T, x, y):
 
 
 TORCH_ACTIVATIONS = {"relu": lambda T, z: T.relu(z), "sigmoid": lambda T, z: T.sigmoid(z)}
+
+
+def _normalize(x, gamma, beta, eps, axis):
+    """γ (x - μ) / sqrt(σ² + eps) + β over ``axis``, complex-safe (σ² from squares, not |.|²)."""
+    xc = x - x.mean(axis, keepdims=True)
+    return (gamma * (xc / np.sqrt((xc * xc).mean(axis, keepdims=True) + eps)) + beta,)
+
+
+def _torch_normalize(T, x, gamma, beta, eps, axis):
+    if axis == 0:  # training mode: the batch's own mean and biased variance
+        return (T.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=float(eps)),)
+    return (T.nn.functional.layer_norm(x, (x.shape[1],), gamma, beta, eps=float(eps)),)
+
+
+def dropout_mask(shape, p, seed) -> np.ndarray:
+    """Inverted dropout's mask, keep probability p: what np.random.seed(seed) then
+    (np.random.rand(*shape) < p) / p gives (RandomState(seed) is the same stream, without touching
+    the global one)."""
+    return (np.random.RandomState(int(seed)).rand(*shape) < float(p)) / float(p)
+
+
+def _normalization(name, axis, backward_fn, formula):
+    fn = "batchnorm" if axis == 0 else "layernorm"
+    return Op(
+        name, "cs231n", formula, f"{fn}_forward", backward_fn,
+        inputs=(Input("x", "data", _shape("N", "D")), Input("gamma", "gamma", _shape("D")),
+                Input("beta", "bias", _shape("D")), Input("dout", "upstream", _shape("N", "D")),
+                Input("eps", "setting", _shape())),
+        outputs=("out",), gradients=("dx", "dgamma", "dbeta"), wrt=("x", "gamma", "beta"),
+        dims={"N": (2, 6), "D": (1, 6)} if axis == 0 else {"N": (1, 6), "D": (2, 6)},
+        forward=lambda x, gamma, beta, dout, eps: _normalize(x, gamma, beta, eps, axis),
+        torch_forward=lambda T, x, gamma, beta, dout, eps: _torch_normalize(T, x, gamma, beta, eps.item(), axis),
+        rule=lambda i, dtype: tolerance.normalization_rule(i["x"], i["gamma"], i["beta"], i["dout"],
+                                                          float(i["eps"]), axis, dtype),
+        upstream="dout", settings={"eps": EPSILONS},
+        param_dict=("bn_param", {"mode": "train"}) if axis == 0 else ("ln_param", {}))
+
+
+EPSILONS = (1e-5, 1e-3, 1e-8)
+"""The eps a normalization case may state (CS231n's default first)."""
+KEEP = (0.5, 0.25, 0.8, 0.3, 1.0)
+"""The keep probabilities p a dropout case may state (0.3: a 1/p that no dtype holds exactly)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,8 +296,32 @@ OPS: dict[str, Op] = {op.name: op for op in [
     _elementwise("ng", "sigmoid", "sigmoid", "sigmoid_backward", "Z", "A", "dZ", "dA"),
     _linear_activation("relu"),
     _linear_activation("sigmoid"),
+    # family 2 (cs231n): normalization, training mode, and inverted dropout with its mask fixed by the case
+    _normalization("batchnorm", 0, "batchnorm_backward",
+                   "out = γ x̂ + β, x̂ = (x - μ_N) / sqrt(σ²_N + eps) per feature (training mode); "
+                   "backward by any form (the computational graph)"),
+    _normalization("batchnorm_alt", 0, "batchnorm_backward_alt",
+                   "batchnorm's forward; dx = (γ / (N sqrt(σ² + eps))) (N dout - Σ_N dout - x̂ Σ_N dout x̂)"),
+    _normalization("layernorm", 1, "layernorm_backward",
+                   "out = γ x̂ + β, x̂ = (x - μ_D) / sqrt(σ²_D + eps) per example"),
+    Op("dropout", "cs231n",
+       "out = x ⊙ mask, mask = (rand(*x.shape) < p) / p after np.random.seed(seed) (inverted dropout, "
+       "keep probability p, training mode); dx = dout ⊙ mask",
+       "dropout_forward", "dropout_backward",
+       inputs=(Input("x", "data", _shape("N", "D")), Input("dout", "upstream", _shape("N", "D")),
+               Input("p", "setting", _shape()), Input("seed", "setting", _shape())),
+       outputs=("out",), gradients=("dx",), wrt=("x",), dims={"N": (1, 8), "D": (1, 8)},
+       forward=lambda x, dout, p, seed: (x * dropout_mask(x.shape, p, seed),),
+       torch_forward=lambda T, x, dout, p, seed: (
+           x * T.tensor(dropout_mask(tuple(x.shape), p.item(), seed.item()), dtype=T.float64),),
+       rule=lambda i, dtype: tolerance.dropout_rule(i["x"], i["dout"], dropout_mask(i["x"].shape, i["p"], i["seed"])),
+       upstream="dout", settings={"p": KEEP, "seed": range(2**31)}, param_dict=("dropout_param", {"mode": "train"})),
 ]}
 NAMES = tuple(OPS)
+FAMILIES = {1: ("affine", "relu", "sigmoid", "softmax_loss", "svm_loss", "linear", "ng_relu", "ng_sigmoid",
+                "linear_relu", "linear_sigmoid"),
+            2: ("batchnorm", "batchnorm_alt", "layernorm", "dropout")}
+"""Issue 12's families of ops, in the order they landed."""
 
 
 def get(name: str) -> Op:
@@ -293,6 +369,16 @@ def validate_case(case: dict) -> Op:
             raise contract.ContractError(f"op {op.name} has no dim {name!r}; its dims: {', '.join(op.dims)}")
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
             raise contract.ContractError(f"case['dims'][{name!r}] must be an integer in [1, 4096], got {value!r}")
+    if op.settings or "settings" in case:
+        got = case.get("settings")
+        if not isinstance(got, dict) or set(got) != set(op.settings):
+            raise contract.ContractError(f"op {op.name} needs case['settings'] with exactly "
+                                         f"{', '.join(op.settings) or 'nothing'}; got {got!r}")
+        for name, allowed in op.settings.items():
+            value = got[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in allowed:
+                raise contract.ContractError(f"case['settings'][{name!r}] = {value!r} is not one of op "
+                                             f"{op.name}'s values for it")
     seed = case["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise contract.ContractError(f"case['seed'] must be an integer in [0, 2**64), got {seed!r}")
@@ -340,6 +426,8 @@ def _draw(rng, inp: Input, shape, dims, s):
         return rng.normal(size=shape)
     if inp.draw == "label":
         return rng.integers(0, dims["C"], shape)
+    if inp.draw == "gamma":
+        return 1 + rng.normal(size=shape) * s / 2
     raise ValueError(f"unknown draw {inp.draw!r}")
 
 
@@ -351,6 +439,10 @@ def build(case: dict) -> OpProblem:
     s = SCALES[case["scale"]]
     arrays = {}
     for inp in op.inputs:
+        if inp.draw == "setting":  # no draw: the case states it
+            value = case["settings"][inp.name]
+            arrays[inp.name] = np.asarray(value, np.int64 if isinstance(value, int) else np.float64)
+            continue
         value = _draw(rng, inp, inp.shape(dims), dims, s)
         arrays[inp.name] = value.astype(np.int64) if inp.draw == "label" else value.astype(dtype)
     first = op.inputs[0]
@@ -370,12 +462,19 @@ def build(case: dict) -> OpProblem:
             arrays[first.name][:, redo] = fresh[:, redo]
     else:
         raise IllPosedCase(f"no well-posed draw after {MAX_REDRAWS} tries: {case}")
-    return OpProblem(case, {k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    # ascontiguousarray would make a setting's 0-d array 1-d
+    return OpProblem(case, {k: np.ascontiguousarray(v) if v.ndim else v for k, v in arrays.items()})
 
 
-def case_of(op: str, dims: dict, dtype: str = "float64", scale: str = "unit", seed: int = 0) -> dict:
-    return {"kind": KIND, "op": op, "dims": dict(dims), "dtype": dtype, "scale": scale, "seed": seed,
+def case_of(op: str, dims: dict, dtype: str = "float64", scale: str = "unit", seed: int = 0,
+            settings: dict | None = None) -> dict:
+    """An op case; an op with settings gets ``settings`` (default: the first allowed value of each)."""
+    case = {"kind": KIND, "op": op, "dims": dict(dims), "dtype": dtype, "scale": scale, "seed": seed,
             "contract_version": contract.CONTRACT_VERSION}
+    row = get(op)
+    if row.settings:
+        case["settings"] = {k: (settings or {}).get(k, v[0]) for k, v in row.settings.items()}
+    return case
 
 
 def cases(op: str, dtypes=contract.DTYPES, scales=tuple(SCALES), batched_x: bool = True):
@@ -386,8 +485,9 @@ def cases(op: str, dtypes=contract.DTYPES, scales=tuple(SCALES), batched_x: bool
     row = get(op)
     dims = st.fixed_dictionaries({k: st.integers(lo, hi) for k, (lo, hi) in row.dims.items()},
                                  optional={"D2": st.integers(2, 3)} if op == "affine" and batched_x else {})
+    settings = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in row.settings.items()})
     return st.builds(case_of, st.just(op), dims, st.sampled_from(dtypes), st.sampled_from(scales),
-                     st.integers(0, 2**32 - 1))
+                     st.integers(0, 2**32 - 1), settings)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -362,6 +362,85 @@ def loss_rule(loss: losses.Loss, x: np.ndarray, y: np.ndarray) -> dict:
     return {"loss": S_loss, "dx": E_dx}
 
 
+def _terms(M: np.ndarray, k) -> np.ndarray:
+    """k roundings (and k flushes to zero) of a computation whose terms have magnitude M."""
+    return _sources(k * M, k)
+
+
+def normalization_rule(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, dout: np.ndarray, eps: float,
+                       axis: int, dtype: str) -> dict:
+    """Batchnorm (statistics over axis 0, the N examples) and layernorm (over axis 1, the D features):
+    out = γ x̂ + β, x̂ = (x - μ) / sqrt(σ² + eps), μ and σ² the mean and the (biased) variance over
+    ``axis`` of n terms; γ and β are per feature. Every step is charged the magnitudes of its terms,
+    with M = |x| + |μ| for x - μ (never |x - μ|, so cancellation never shrinks the bound; this also
+    covers σ² = mean(x²) - μ², and forms that fold μ into a shift β - μ γ / σ):
+
+      E_μ = (n + 1) mean|x|                                   (a sum of n terms, a division)
+      E_xc = E_μ + M                                          (the subtraction)
+      E_σ² = (n + 2) mean(M²) + 2 mean(M E_xc)                (squares, their sum, a division)
+      E_v = E_σ² + 2 v,  v = σ² + eps                         (eps rounded to the dtype, the addition)
+      E_inv = E_v inv³ / 2 + C_F inv,  inv = 1/sqrt(v)         (1/sqrt or ** -0.5: a libm call and a division)
+      E_x̂ = E_xc inv + M E_inv + M inv
+      E_out = |γ| E_x̂ + C_F (|γ| M inv + |β|)
+
+    Backward, with G = |γ dout| and X = M inv (the magnitude x̂'s terms can have), dx is
+    inv (dx̂ - mean dx̂ - x̂ mean(dx̂ x̂)) in the simplified formula, and the computational graph
+    (through dσ² and dμ) adds dσ² mean(x - μ), zero in exact arithmetic but not in rounding. Its four
+    terms, A = G inv, B = inv mean G, C = inv X mean(G X), D = inv mean(G X) mean X, are each charged
+    n + C_F + ``TANGENT`` roundings (the means; the complex step's inner product <dout, out> over the
+    n outputs an entry moves), E_inv for their outer inv, and E_x̂ for each of their x̂ factors:
+
+      E_dx = (n + C_F + TANGENT)(A + B + C + D) + E_inv (G + mean G + X mean(G X) + mean(G X) mean X)
+             + inv (E_x̂ mean(G X) + X mean(G E_x̂) + mean(G E_x̂) mean X + mean(G X) mean E_x̂)
+
+    The 3/2 power of v in dσ² is covered: C carries one E_inv for its outer inv and one in each
+    x̂ factor's E_x̂. dγ = Σ_N dout x̂ and dβ = Σ_N dout are sums over the N examples:
+    E_dγ = (N + C_F + TANGENT) Σ_N |dout| X + Σ_N |dout| E_x̂,  E_dβ = (N + TANGENT) Σ_N |dout|.
+    """
+    def avg(a):
+        return a.mean(axis + a.ndim - 2, keepdims=True)  # over the statistics' axis (an E has its leading 2)
+
+    n, N = x.shape[axis], x.shape[0]
+    ax = np.abs(x)
+    mu = x.mean(axis, keepdims=True)
+    M = ax + np.abs(mu)
+    var = ((x - mu) ** 2).mean(axis, keepdims=True)
+    v = var + eps
+    inv = 1 / np.sqrt(v)
+    E_mu = _terms(avg(ax), n + 1)
+    E_xc = E_mu + _terms(M, 1)
+    E_var = _terms(avg(M * M), n + 2) + 2 * avg(M * E_xc)
+    E_v = E_var + _terms(v, 2)
+    E_inv = E_v * inv**3 / 2 + _terms(inv, C_F)
+    X = M * inv
+    E_xhat = E_xc * inv + M * E_inv + _terms(X, 1)
+    g, b = np.abs(gamma), np.abs(beta)
+    out = g * E_xhat + _terms(g * X + b, C_F)
+
+    G = np.abs(gamma * dout)
+    GX = avg(G * X)
+    A, B, C, D = G * inv, inv * avg(G), inv * X * GX, inv * GX * avg(X)
+    GE = avg(G * E_xhat)
+    dx = (_terms(A + B + C + D, n + C_F + TANGENT) + E_inv * (G + avg(G) + X * GX + GX * avg(X))
+          + inv * (E_xhat * GX + X * GE + GE * avg(X) + GX * avg(E_xhat)))
+    dd = np.abs(dout)
+    dgamma = _terms((dd * X).sum(0), N + C_F + TANGENT) + (dd * E_xhat).sum(-2)
+    dbeta = _terms(dd.sum(0), N + TANGENT)
+    return {"out": out, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+DROPOUT_ROUNDINGS = 2
+"""Inverted dropout's roundings per entry: the mask's 1/p in the dtype, and its product with x (or dout)."""
+
+
+def dropout_rule(x: np.ndarray, dout: np.ndarray, mask: np.ndarray) -> dict:
+    """out = x mask and dx = dout mask, mask = 1/p or 0 (the same mask on every side: the case fixes
+    its seed): DROPOUT_ROUNDINGS each, and TANGENT more for dx's complex step."""
+    m = np.abs(mask)
+    return {"out": _terms(np.abs(x) * m, DROPOUT_ROUNDINGS),
+            "dx": _terms(np.abs(dout) * m, DROPOUT_ROUNDINGS + TANGENT)}
+
+
 def published_rounding(figure: str) -> float:
     """Half a unit in the last digit of a printed figure: '0.298371109' -> 5e-10.
 

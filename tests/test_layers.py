@@ -29,8 +29,9 @@ def cases_of(op, seeds=SEEDS):
         dims = {k: int(rng.integers(lo, hi + 1)) for k, (lo, hi) in row.dims.items()}
         if op == "affine" and seed % 2:
             dims["D2"] = 2
+        settings = {k: v[seed % len(v)] if not isinstance(v, range) else seed for k, v in row.settings.items()}
         for dtype in ("float64", "float32"):
-            yield ops.case_of(op, dims, dtype, ("small", "unit", "large")[seed % 3], seed)
+            yield ops.case_of(op, dims, dtype, ("small", "unit", "large")[seed % 3], seed, settings)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,7 @@ def test_the_correct_modules_pass_every_op(module_sut, name, convention):
 
 BUGS = {
     "buggy_cs231n_layers.py": ("cs231n", {"affine": "db", "relu": "dx", "softmax_loss": "dx"}),
+    "buggy_norm_layers.py": ("cs231n", {"batchnorm": "dx", "layernorm": "out", "dropout": "dx"}),
     "buggy_course_steps.py": ("ng", {"linear": "db", "ng_sigmoid": "dZ", "linear_sigmoid": "dA_prev",
                                      "linear_relu": "db"}),
 }
@@ -83,9 +85,8 @@ def test_each_buggy_module_fails_naming_the_first_wrong_output(module_sut, name)
                 assert result.verdict == "pass", result.message()
             elif result.verdict == "fail":
                 assert result.first_divergence == wrong[op], result.message()
-                fn = ops.get(op).backward_fn or ops.get(op).forward_fn
-                assert f"first wrong output (forward's first, then backward's in order): {wrong[op]} ({fn}'s" \
-                    in result.message()
+                named = ops.get(op).function_of(wrong[op])  # "dw (affine_backward's output 2 of 3)", "out (..."
+                assert f"first wrong output (forward's first, then backward's in order): {named}" in result.message()
         if op in wrong:
             assert verdicts <= {"pass", "fail"} and "fail" in verdicts, (op, verdicts)
 
@@ -136,9 +137,48 @@ def _forms_cs231n():
                     dx[i, y[i]] -= 1
         return loss / N, dx / N
 
+    def batchnorm_forward(x, gamma, beta, bn_param):  # one pass: σ² = mean(x²) - μ², folded into a shift
+        mu = x.mean(axis=0)
+        inv = (np.mean(x * x, axis=0) - mu * mu + bn_param["eps"]) ** -0.5
+        scale = gamma * inv
+        return x * scale + (beta - mu * scale), (x, mu, inv, gamma)
+
+    def batchnorm_backward(dout, cache):  # the simplified formula, from x and inv
+        x, mu, inv, gamma = cache
+        xhat = (x - mu) * inv
+        dgamma, dbeta = np.einsum("nd,nd->d", dout, xhat), dout.sum(axis=0)
+        return gamma * inv * (dout - dbeta / len(x) - xhat * dgamma / len(x)), dgamma, dbeta
+
+    def layernorm_forward(x, gamma, beta, ln_param):  # layernorm as batchnorm of xᵀ
+        xt = x.T
+        mu = xt.mean(axis=0)
+        xc = xt - mu
+        std = np.sqrt((xc * xc).mean(axis=0) + ln_param["eps"])
+        xhat = (xc / std).T
+        return gamma * xhat + beta, (xc, std, (xc * xc).mean(axis=0), ln_param["eps"], gamma, xhat)
+
+    def layernorm_backward(dout, cache):  # by the computational graph, on xᵀ
+        xc, std, var, eps, gamma, xhat = cache
+        D = xc.shape[0]
+        dxhat = (dout * gamma).T
+        dvar = (dxhat * xc).sum(axis=0) * -0.5 * (var + eps) ** -1.5
+        dmu = -(dxhat / std).sum(axis=0) + dvar * (-2 * xc).mean(axis=0)
+        return (dxhat / std + dvar * 2 * xc / D + dmu / D).T, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+    def dropout_forward(x, dropout_param):  # the keep pattern as booleans, divided by p after the product
+        np.random.seed(dropout_param["seed"])
+        keep = np.random.rand(*x.shape) < dropout_param["p"]
+        return (x * keep / np.asarray(dropout_param["p"], x.dtype)).astype(x.dtype), (keep, dropout_param["p"])
+
+    def dropout_backward(dout, cache):
+        keep, p = cache
+        return np.where(keep, dout / np.asarray(p, dout.dtype), 0).astype(dout.dtype)
+
     for f in (affine_forward, affine_backward, relu_forward, relu_backward, sigmoid_forward, sigmoid_backward,
-              softmax_loss, svm_loss):
+              softmax_loss, svm_loss, batchnorm_forward, batchnorm_backward,
+              layernorm_forward, layernorm_backward, dropout_forward, dropout_backward):
         setattr(m, f.__name__, f)
+    m.batchnorm_backward_alt = batchnorm_backward
     return m
 
 

@@ -1,10 +1,24 @@
 """cs231n_layers.py with classic bugs: affine_backward's db not summed over N and its dw from
 x dout instead of xᵀ dout where the shapes allow it; relu_backward masking with the output of dout
-(dout > 0) instead of the input; softmax_loss's dx not divided by N. sigmoid and svm_loss are correct."""
+(dout > 0) instead of the input; softmax_loss's dx not divided by N. sigmoid, svm_loss and family 2 (its bugs are in
+buggy_norm_layers.py) are correct."""
 
 import numpy as np
 
-from .cs231n_layers import affine_forward, relu_forward, sigmoid_backward, sigmoid_forward, svm_loss  # noqa: F401
+from .cs231n_layers import (  # noqa: F401
+    affine_forward,
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    layernorm_backward,
+    layernorm_forward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    svm_loss,
+)
 
 
 def affine_backward(dout, cache):

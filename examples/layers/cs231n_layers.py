@@ -69,3 +69,90 @@ def svm_loss(x, y):
     positive[np.arange(N), y] = -positive.sum(axis=1)
     dx = positive / N
     return loss, dx
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    """Training mode: out = γ x̂ + β, x̂ = (x - μ) / sqrt(σ² + eps), μ and σ² over the batch (axis 0);
+    the running averages are updated in bn_param. Test mode uses them instead."""
+    mode, eps, momentum = bn_param["mode"], bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))
+    running_var = bn_param.get("running_var", np.zeros(D, dtype=x.dtype))
+    if mode == "train":
+        mu = x.mean(axis=0)
+        xc = x - mu
+        var = (xc**2).mean(axis=0)
+        std = np.sqrt(var + eps)
+        xhat = xc / std
+        out = gamma * xhat + beta
+        running_mean = momentum * running_mean + (1 - momentum) * mu
+        running_var = momentum * running_var + (1 - momentum) * var
+        cache = (xhat, gamma, xc, std, var, eps)
+    elif mode == "test":
+        out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
+        cache = None
+    else:
+        raise ValueError(f"invalid batchnorm mode {mode!r}")
+    bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+    return out, cache
+
+
+def batchnorm_backward(dout, cache):
+    """By the computational graph: dx̂ = dout γ, then dσ², dμ, and dx = dx̂/std + dσ² 2 xc / N + dμ / N."""
+    xhat, gamma, xc, std, var, eps = cache
+    N = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * xhat).sum(axis=0)
+    dxhat = dout * gamma
+    dvar = (dxhat * xc).sum(axis=0) * -0.5 * (var + eps) ** -1.5
+    dmu = -(dxhat / std).sum(axis=0) + dvar * (-2 * xc).mean(axis=0)
+    dx = dxhat / std + dvar * 2 * xc / N + dmu / N
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_alt(dout, cache):
+    """The simplified formula: dx = (γ / (N std)) (N dout - Σ dout - x̂ Σ dout x̂)."""
+    xhat, gamma, xc, std, var, eps = cache
+    N = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * xhat).sum(axis=0)
+    dx = (gamma / (N * std)) * (N * dout - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    """out = γ x̂ + β with x̂ normalized over each example's D features (axis 1)."""
+    eps = ln_param.get("eps", 1e-5)
+    mu = x.mean(axis=1, keepdims=True)
+    xc = x - mu
+    std = np.sqrt((xc**2).mean(axis=1, keepdims=True) + eps)
+    xhat = xc / std
+    return gamma * xhat + beta, (xhat, gamma, std)
+
+
+def layernorm_backward(dout, cache):
+    """Batchnorm's simplified formula along axis 1, with dx̂ = dout γ; dγ and dβ still sum over N."""
+    xhat, gamma, std = cache
+    D = dout.shape[1]
+    dxhat = dout * gamma
+    dx = (D * dxhat - dxhat.sum(axis=1, keepdims=True) - xhat * (dxhat * xhat).sum(axis=1, keepdims=True)) / (D * std)
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def dropout_forward(x, dropout_param):
+    """Inverted dropout, keep probability p: out = x mask, mask = (rand < p) / p, so the test-time
+    forward is x itself. The mask is kept in x's dtype, so out stays in it."""
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    if "seed" in dropout_param:
+        np.random.seed(dropout_param["seed"])
+    if mode == "train":
+        mask = ((np.random.rand(*x.shape) < p) / p).astype(x.dtype)
+        out = x * mask
+    else:
+        mask, out = None, x
+    return out, (dropout_param, mask)
+
+
+def dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    return dout * mask if dropout_param["mode"] == "train" else dout
