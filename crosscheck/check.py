@@ -109,7 +109,8 @@ class CaseResult:
         compact (under 2 kB up to depth 6 with three oracles):
 
         * no ``comparisons``, ``oracle_pairs``, ``tensors`` or ``reproduce`` (``reproduce_command`` makes
-          it from the case), and no field that is null, empty or "" (a reader takes its default);
+          it from the case), no field that is an empty list or "" (a reader takes its default) and no
+          ``values`` unless they were recorded;
         * ``margins``: oracle -> tensor -> the SUT's margin against that oracle, and ``pair_margins``:
           'a~b' -> the largest margin between those two oracles over every tensor, to 3 significant
           digits (the report's);
@@ -121,7 +122,7 @@ class CaseResult:
         if detail or self.failed:
             return {"record_version": RECORD_VERSION, **self.to_json()}
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _FULL_ONLY}
-        d = {k: v for k, v in d.items() if v is not None and v != [] and v != ""}
+        d = {k: v for k, v in d.items() if v != [] and v != "" and not (k == "values" and v is None)}
         d["seconds"], d["sut_seconds"] = _digits(self.seconds, 4), _digits(self.sut_seconds, 4)
         d["oracles"] = {name: {k: _digits(v, 4) if k == "seconds" else v for k, v in s.items()
                                if k == "ran" or v not in ("", False)} for name, s in self.oracles.items()}
@@ -160,8 +161,8 @@ def record_margins(record: dict) -> tuple[dict[str, dict[str, float]], dict[str,
     if "margins" in record:
         margins = record.get("margins") if isinstance(record.get("margins"), dict) else {}
         pairs = record.get("pair_margins") if isinstance(record.get("pair_margins"), dict) else {}
-        return ({str(a): {str(t): _number(m) for t, m in by.items()} for a, by in margins.items() if isinstance(by, dict)},
-                {str(p): _number(m) for p, m in pairs.items()})
+        return ({str(a): {str(t): _number(m) for t, m in by.items()}
+                 for a, by in margins.items() if isinstance(by, dict)}, {str(p): _number(m) for p, m in pairs.items()})
     margins, pairs = {}, {}
     for c in record.get("comparisons") or []:
         if isinstance(c, dict):

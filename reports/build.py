@@ -24,8 +24,8 @@ try:
     from reports import figures
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(f"the HTML report needs the 'report' extra (pip install -e '.[report]'): {exc}") from exc
-from crosscheck.check import DETAIL_MAX_ENTRIES, FAILING
 from crosscheck import sampling
+from crosscheck.check import DETAIL_MAX_ENTRIES, FAILING
 from crosscheck.sampling import ALONG_DIRECTION
 from reports import environments
 from reports.data import Case, Results, dicts, load, number, summary, tensor_order

@@ -29,14 +29,17 @@ EXPECTED = {  # mutant: (component, relation)
 }
 
 
-def records(sut, n=60, **reveals):
+def records(sut, n=60, form="full", **reveals):
+    """Case records of the SUT: every one in full (``to_json``), or as the plugin writes them
+    (``form="plugin"``: a passing case's compact)."""
     out = []
 
     @settings(max_examples=n, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(cs.problems(**reveals))
     def run(problem):
-        out.append({"kind": "case", "phase": "generate", **check.check(problem, sut, ["torch", "fd"]).to_json()})
+        result = check.check(problem, sut, ["torch", "fd"])
+        out.append({"kind": "case", "phase": "generate", **(result.to_json() if form == "full" else result.record())})
 
     run()
     return out
@@ -50,6 +53,16 @@ def test_a_known_bug_is_diagnosed(name):
     assert findings and findings[0].component == component, [(f.component, f.relation) for f in findings]
     assert findings[0].relation == relation, findings[0]
     assert findings[0].cases_failing >= 1 and findings[0].summary.startswith(component)
+
+
+def test_compact_records_of_passing_cases_give_the_same_diagnosis():
+    mutant = next(m for m in CATALOGUE if m.name == "elu_prime_forgot_one")
+    full, written = (records(Sut(mutant.spec, mutant.sut, None), n=40, form=form, **mutant.reveals)
+                     for form in ("full", "plugin"))
+    passing = [r for r in written if r["verdict"] == "pass"]
+    assert passing and all("margins" in r and "comparisons" not in r for r in passing)
+    assert all(r.get("tensors") for r in written if r["verdict"] == "fail" and r["first_divergence"] != "answer")
+    assert diagnose.diagnose(written) == diagnose.diagnose(full) != []
 
 
 def test_a_correct_sut_is_diagnosed_with_nothing():
