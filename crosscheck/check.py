@@ -150,6 +150,13 @@ def reproduce_command(case: dict, sut: str, convention: str = "contract") -> str
             f"{shlex.quote(json.dumps(case, sort_keys=True))}")
 
 
+def reproduce_of(record: dict) -> str:
+    """A case record's reproduce command: its own, or, for a compact record, made from its case."""
+    if isinstance(record.get("reproduce"), str):
+        return record["reproduce"]
+    return reproduce_command(record["case"], record["sut"], record.get("convention") or "contract")
+
+
 def _digits(x: float, digits: int) -> float:
     return float(f"{x:.{digits}g}")
 

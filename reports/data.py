@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from crosscheck import results as _results
-from crosscheck.check import FAILING, VERDICTS, record_margins, reproduce_command
+from crosscheck.check import FAILING, VERDICTS, record_margins, reproduce_of
 
 CASE_FIELDS = ("activations", "loss", "dtype", "layout")
 """The case fields the summary counts cases by."""
@@ -351,19 +351,19 @@ def _case(record: dict, margins, pairs, broken, has_values, source: int, offset:
         layer=layer if isinstance(layer, int) else None, problems=[_text(p) for p in problems],
         test=_text(record.get("test", "")), worker=None if record.get("worker") is None else _text(record["worker"]),
         seconds=number(record.get("seconds")),
-        reproduce=_text(record["reproduce"]) if "reproduce" in record else _reproduce(record, case),
+        reproduce=_reproduce(record),
         oracles={_text(k): v for k, v in oracles.items() if isinstance(v, dict)},
         margins=margins, pair_margin=max((math.inf if math.isnan(m) else m for m in pairs.values()), default=0.0),
         contract_broken=broken, has_values=has_values,
     )
 
 
-def _reproduce(record: dict, case: dict) -> str:
-    """A compact record's reproduce command, made from its case as the harness makes it."""
+def _reproduce(record: dict) -> str:
+    """The record's reproduce command (a compact record's is made from its case)."""
     try:
-        return reproduce_command(case, _text(record.get("sut", "")), _text(record.get("convention") or "contract"))
-    except Exception:  # noqa: BLE001  (a case no harness wrote)
-        return ""
+        return _text(reproduce_of(record))
+    except Exception:  # noqa: BLE001  (a record no harness wrote)
+        return _text(record.get("reproduce", ""))
 
 
 def load(paths) -> Results:
