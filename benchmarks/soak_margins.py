@@ -8,6 +8,11 @@ sampled case's probes are listed apart, as "ORACLE (probes)".
 import json
 import sys
 from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from crosscheck.check import record_margins  # noqa: E402
 
 
 def main(paths):
@@ -19,9 +24,11 @@ def main(paths):
             if r.get("kind", "case") != "case":
                 continue
             verdicts[(r["case"]["dtype"], r["verdict"])] += 1
-            for c in r["comparisons"] + r["oracle_pairs"]:
-                key = (r["case"]["dtype"], c["against"] + (" (probes)" if c.get("checked") else ""))
-                worst[key] = max(worst[key], float(c["margin"]))
+            margins, pairs = record_margins(r)  # a compact record or a full one
+            probed = set(r.get("probed") or [])
+            for against, m in [(o, max(by.values(), default=0.0)) for o, by in margins.items()] + list(pairs.items()):
+                key = (r["case"]["dtype"], against + (" (probes)" if probed & set(against.split("~")) else ""))
+                worst[key] = max(worst[key], m)
     print("| dtype | verdicts |")
     print("|---|---|")
     for dtype in sorted({d for d, _ in verdicts}):

@@ -26,7 +26,7 @@ import shlex
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -50,6 +50,11 @@ TENSOR_MAX_ENTRIES = 4096
 (rows layout), for ``crosscheck.diagnose``, up to this size."""
 DETAIL_MAX_ENTRIES = 1 << 14
 """Per-entry errors are kept for the report's heatmaps only for tensors up to this size."""
+RECORD_VERSION = 2
+"""The shape of a results-file record (``CaseResult.record``). 2: every record says ``record_version``, and
+a case that did not fail is compact unless detail was asked for; records without the field are version 1,
+every one full."""
+_FULL_ONLY = ("comparisons", "oracle_pairs", "tensors", "oracles")
 
 
 @dataclass
@@ -90,21 +95,97 @@ class CaseResult:
 
     def reproduce(self) -> str:
         """The shell command that re-runs this case (quoted for a POSIX shell)."""
-        if ops.is_op(self.case):  # --layers FILE --convention cs231n | ng
-            base = next((k for k, v in conventions.LAYERS.items() if v == self.convention), self.convention)
-            return (f"python -m crosscheck reproduce --layers {shlex.quote(self.sut)} --convention {base} "
-                    f"{shlex.quote(json.dumps(self.case, sort_keys=True))}")
-        convention = f"--convention {self.convention} " if self.convention != "contract" else ""
-        return (f"python -m crosscheck reproduce --sut {shlex.quote(self.sut)} {convention}"
-                f"{shlex.quote(json.dumps(self.case, sort_keys=True))}")
+        return reproduce_command(self.case, self.sut, self.convention)
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["reproduce"] = self.reproduce()
         return _finite(d)
 
+    def record(self, detail: bool = False) -> dict:
+        """This case's record in a results file (``record_version`` ``RECORD_VERSION``).
+
+        A failing case, or any case with ``detail``, keeps everything ``to_json`` gives. Any other is
+        compact (under 2 kB up to depth 6 with three oracles):
+
+        * no ``comparisons``, ``oracle_pairs``, ``tensors`` or ``reproduce`` (``reproduce_command`` makes
+          it from the case), no field that is an empty list or "" (a reader takes its default) and no
+          ``values`` unless they were recorded;
+        * ``margins``: oracle -> tensor -> the SUT's margin against that oracle, and ``pair_margins``:
+          'a~b' -> the largest margin between those two oracles over every tensor, to 3 significant
+          digits (the report's);
+        * ``oracles``: each oracle's status without its empty fields; times to 4 significant digits.
+
+        A sampled case's probes are described by ``sampling.plan`` of its case. ``record_margins`` reads
+        the margins of either form.
+        """
+        if detail or self.failed:
+            return {"record_version": RECORD_VERSION, **self.to_json()}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _FULL_ONLY}
+        d = {k: v for k, v in d.items() if v != [] and v != "" and not (k == "values" and v is None)}
+        d["seconds"], d["sut_seconds"] = _digits(self.seconds, 4), _digits(self.sut_seconds, 4)
+        d["oracles"] = {name: {k: _digits(v, 4) if k == "seconds" else v for k, v in s.items()
+                               if k == "ran" or v not in ("", False)} for name, s in self.oracles.items()}
+        margins, pairs = {}, {}
+        for c in self.comparisons:
+            margins.setdefault(c.against, {})[c.tensor] = _digits(c.margin, 3)
+        for c in self.oracle_pairs:
+            pairs[c.against] = max(pairs.get(c.against, 0.0), _digits(c.margin, 3))
+        d["margins"], d["pair_margins"], d["record_version"] = margins, pairs, RECORD_VERSION
+        return _finite(d)
+
     def message(self) -> str:
         return _message(self)
+
+
+def reproduce_command(case: dict, sut: str, convention: str = "contract") -> str:
+    """The shell command that re-runs a case (quoted for a POSIX shell): a compact record's readers make it
+    from the record's case, sut and convention."""
+    if ops.is_op(case):  # --layers FILE --convention cs231n | ng
+        base = next((k for k, v in conventions.LAYERS.items() if v == convention), convention)
+        return (f"python -m crosscheck reproduce --layers {shlex.quote(sut)} --convention {base} "
+                f"{shlex.quote(json.dumps(case, sort_keys=True))}")
+    convention_ = f"--convention {convention} " if convention != "contract" else ""
+    return (f"python -m crosscheck reproduce --sut {shlex.quote(sut)} {convention_}"
+            f"{shlex.quote(json.dumps(case, sort_keys=True))}")
+
+
+def reproduce_of(record: dict) -> str:
+    """A case record's reproduce command: its own, or, for a compact record, made from its case."""
+    if isinstance(record.get("reproduce"), str):
+        return record["reproduce"]
+    return reproduce_command(record["case"], record["sut"], record.get("convention") or "contract")
+
+
+def _digits(x: float, digits: int) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def record_margins(record: dict) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """(margins, pair_margins) of a case record of either form (``CaseResult.record``): oracle -> tensor ->
+    the SUT's margin, and 'a~b' -> the largest margin between two oracles; inf for a comparison that failed
+    on shape or dtype, nan where the record holds no number."""
+    if "margins" in record:
+        margins = record.get("margins") if isinstance(record.get("margins"), dict) else {}
+        pairs = record.get("pair_margins") if isinstance(record.get("pair_margins"), dict) else {}
+        return ({str(a): {str(t): _number(m) for t, m in by.items()}
+                 for a, by in margins.items() if isinstance(by, dict)}, {str(p): _number(m) for p, m in pairs.items()})
+    margins, pairs = {}, {}
+    for c in record.get("comparisons") or []:
+        if isinstance(c, dict):
+            margins.setdefault(str(c.get("against")), {})[str(c.get("tensor"))] = _number(c.get("margin"))
+    for c in record.get("oracle_pairs") or []:
+        if isinstance(c, dict):
+            m, pair = _number(c.get("margin")), str(c.get("against"))
+            pairs[pair] = max(pairs.get(pair, m), m)
+    return margins, pairs
+
+
+def _number(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _finite(obj):

@@ -85,6 +85,9 @@ def pytest_addoption(parser):
                                             "as oracle_error and its process ends (default %(default)s)")
     group.addoption("--record-values", action="store_true",
                     help="store every oracle's answer in the results (to compare environments)")
+    group.addoption("--record-detail", action="store_true",
+                    help="keep every comparison of a passing case in the results too (by default a passing "
+                         "case's record is compact: its margins per tensor and oracle)")
     group.addoption("--env", default=os.environ.get("CROSSCHECK_ENV", "local"), metavar="LABEL",
                     help="the environment's name in the results and reports (default $CROSSCHECK_ENV or 'local')")
     group.addoption("--report", default=None, metavar="FILE.html",
@@ -148,6 +151,7 @@ class Session:
         self.results = Path(results).resolve() if results else None
         self.report = Path(report).resolve() if report else None
         self.record_values = config.getoption("record_values")
+        self.record_detail = config.getoption("record_detail")
         self.env = config.getoption("env")
         self.started = time.time()
         self.worker = getattr(config, "workerinput", {}).get("workerid")
@@ -248,7 +252,7 @@ class Session:
         for name, status in result.oracles.items():
             self.oracle_runs[name] += bool(status["ran"])
             self.oracle_runs[f"{name}{PROBES_ONLY}"] += name in result.probed
-        self.write({"kind": "case", "env": self.env, "phase": phase, **result.to_json()}, nodeid)
+        self.write({"kind": "case", "env": self.env, "phase": phase, **result.record(self.record_detail)}, nodeid)
 
     def run_record(self, exitstatus) -> dict:
         """What the report's summary needs about this run: versions, platform, profile, timing, and

@@ -24,6 +24,7 @@ try:
     from reports import figures
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(f"the HTML report needs the 'report' extra (pip install -e '.[report]'): {exc}") from exc
+from crosscheck import sampling
 from crosscheck.check import DETAIL_MAX_ENTRIES, FAILING
 from crosscheck.sampling import ALONG_DIRECTION
 from reports import environments
@@ -100,9 +101,20 @@ def _sampled(results: Results) -> dict | None:
         for x in dicts(record.get("comparisons")):
             if x.get("checked") and compact(x.get("against")) in probed:
                 checked.setdefault(compact(x.get("tensor")), compact(x.get("checked")))
+        if "margins" in record and probed:  # compact: the probes are the case's own (crosscheck.sampling)
+            checked = _planned(c.case, {t for o in probed for t in (record["margins"].get(o) or {})})
         shown.append({"c": c, "probed": probed, "units": _units(c.case),
                       "tensors": [(t, checked[t]) for t in sorted(checked, key=tensor_order)]})
     return {"total": len(cases), "shown": shown}
+
+
+def _planned(case: dict, tensors: set[str]) -> dict[str, str]:
+    """tensor -> which entries a sampled case's probes check, from the plan its case makes."""
+    try:
+        plan = sampling.plan(case, int(case.get("batch", 1)))
+    except Exception:  # noqa: BLE001  (a case no harness wrote)
+        return {}
+    return {t: plan[t].describe() for t in tensors if t in plan}
 
 
 def _jinja() -> Environment:

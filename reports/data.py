@@ -4,15 +4,18 @@ A results file holds JSON lines of four kinds (see crosscheck/plugin.py): ``case
 case), ``run`` (versions, profile, timing of one pytest run), ``blob`` (Hypothesis's
 ``@reproduce_failure`` line of a failing test) and ``mutant`` (a kill-matrix row).
 
-Most of a case record is its comparisons: six per tensor (the SUT against three oracles, and the
-three pairs of oracles), about 27 kB a case. Parsing all of them would dominate the build, and the
-summary needs only each comparison's oracle and margin. The plugin writes every record with
-``sort_keys=True``, so a case line reads ``{"case": ..., "comparisons": [...], "env": ...,
-"oracle_pairs": [...], "oracles": ...}``: ``load`` cuts the two lists out, parses the rest, and
-reads the margins from the lists with one regular expression that checks every comparison's field
-order. A line that does not have that shape is parsed whole, with the same result. The full
-record (per-entry detail, values) is read again, by file offset, only for the cases the report
-shows in detail.
+A case record has two forms (``crosscheck.check.CaseResult.record``): a failing case's (and, with
+``--record-detail``, every case's) holds its comparisons, six per tensor (the SUT against three
+oracles, and the three pairs of oracles), 27 kB a case on average; a passing case's is compact, under
+2 kB, its margins per oracle and tensor in place of the comparisons. Records written before
+``record_version`` 2 are all of the first form. The plugin writes every record with
+``sort_keys=True``, and ``load`` reads a line of either form without parsing what the summary does
+not need (``_parse_case_line``, the fast path): it cuts the two comparison lists out of a full line,
+parses the rest and reads the margins from the lists with one regular expression that checks every
+comparison's field order; a compact line it parses whole, cutting out only recorded values. A line
+that does not have that shape is parsed whole, with the same result (the slow path;
+``Results.parsed`` counts both). The full record (per-entry detail, values) is read again, by file
+offset, only for the cases the report shows in detail.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from crosscheck import results as _results
-from crosscheck.check import FAILING, VERDICTS
+from crosscheck.check import FAILING, VERDICTS, record_margins, reproduce_of
 
 CASE_FIELDS = ("activations", "loss", "dtype", "layout")
 """The case fields the summary counts cases by."""
@@ -88,7 +91,8 @@ class Comparison:
     margin: float
     passed: bool
     problem: str | None
-    worst_index: tuple[int, ...]
+    worst_index: tuple[int, ...] | None
+    """None where the record is compact: it keeps the margin alone."""
     worst_reference: float
 
 
@@ -170,6 +174,8 @@ class Results:
     envs: list[str]
     """The environment columns: the env label, or the file name where two files share a label."""
     unknown_kinds: Counter
+    parsed: Counter = field(default_factory=Counter)
+    """How the case lines were read: 'fast' (``_parse_case_line``) or 'slow' (the whole line parsed)."""
 
     def record(self, case: Case) -> dict:
         """The full JSON record of a case, read again from its file."""
@@ -178,7 +184,8 @@ class Results:
             return json.loads(f.readline())
 
     def comparisons(self, case: Case) -> list[Comparison]:
-        """The case's comparisons of the SUT with each oracle, without their detail."""
+        """The case's comparisons of the SUT with each oracle, without their detail (of a compact
+        record: its margins, each with no worst entry)."""
         with open(case.path, "rb") as f:
             f.seek(case.offset)
             line = f.readline()
@@ -186,7 +193,12 @@ class Results:
         found = _fast_comparisons(cut[1]) if cut is not None else None
         if found is not None:
             return found
-        return [_comparison(c) for c in dicts(json.loads(line).get("comparisons"))]
+        record = json.loads(line)
+        if "margins" in record:
+            margins, _ = record_margins(record)
+            return [Comparison(o, t, m, m <= 1, None, None, math.nan)
+                    for o, by in margins.items() for t, m in by.items()]
+        return [_comparison(c) for c in dicts(record.get("comparisons"))]
 
     def values(self, case: Case) -> dict | None:
         """The oracles' answers recorded with ``--record-values`` (None without them)."""
@@ -249,16 +261,28 @@ def _fast_margins(segment: bytes) -> dict[str, float] | None:
     return out
 
 
-def _cut(line: bytes):
-    """Split a sort_keys case line into (the rest, comparisons list, oracle_pairs list), or None."""
-    a = line.find(b'"comparisons": [')
-    b = line.find(b'], "env": ', a)
-    c = line.find(b'"oracle_pairs": [', b)
-    d = line.find(b'], "oracles": ', c)
-    if min(a, b, c, d) < 0:
+def _list(line: bytes, key: bytes) -> tuple[int, int, int, int] | None:
+    """Where the list of dicts under ``key`` is in a sort_keys line: the key's start, the content's start
+    and end, and the next key's start; None unless the key occurs once and its list ends as such a list
+    does (a dict's end, the list's, then the next key: no JSON string holds an unescaped quote)."""
+    marker = b'"' + key + b'": ['
+    a = line.find(marker)
+    if a < 0 or line.find(marker, a + 1) >= 0:
         return None
-    rest = line[:a] + line[b + 3:c] + line[d + 3:]
-    return rest, line[a + 16:b], line[c + 17:d]
+    start = a + len(marker)
+    if line.startswith(b'], "', start):
+        return a, start, start, start + 3
+    end = line.find(b'}], "', start)
+    return None if end < 0 else (a, start, end + 1, end + 4)
+
+
+def _cut(line: bytes):
+    """Split a sort_keys full case line into (the rest, comparisons list, oracle_pairs list), or None."""
+    comparisons, pairs = _list(line, b"comparisons"), _list(line, b"oracle_pairs")
+    if comparisons is None or pairs is None or comparisons[3] > pairs[0]:
+        return None
+    (a, s1, e1, b), (c, s2, e2, d) = comparisons, pairs
+    return line[:a] + line[b:c] + line[d:], line[s1:e1], line[s2:e2]
 
 
 def _strip_values(rest: bytes) -> tuple[bytes, bool]:
@@ -272,20 +296,29 @@ def _strip_values(rest: bytes) -> tuple[bytes, bool]:
     return rest[:v] + b'"values": null' + rest[w:], True
 
 
-def _margins(comparisons: list[Comparison]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for c in comparisons:
-        m = math.inf if math.isnan(c.margin) else c.margin
-        out[c.against] = max(out.get(c.against, -1.0), m)
-    return out
+def _worst(margins: dict[str, dict[str, float]]) -> dict[str, float]:
+    """oracle -> its largest margin over the tensors (nan, no number, counts as inf)."""
+    return {o: max((math.inf if math.isnan(m) else m for m in by.values()), default=0.0) for o, by in margins.items()}
 
 
 def _parse_case_line(line: bytes):
-    """A case line: (the record without its comparisons, margins, pair margins, a comparison failed on
-    shape or dtype, has values), or None where the line does not have the expected layout."""
-    cut = _cut(line)
-    if cut is None:
+    """A case line of either form: (the record without its comparisons, margins, pair margins, a comparison
+    failed on shape or dtype, has values), or None where the line does not have the expected layout."""
+    if line.count(b'"values": ') > 1 or line.count(b'"margins": ') > 1:
         return None
+    cut = _cut(line)
+    if cut is None:  # compact: small, parsed whole but for recorded values
+        if b'"comparisons": ' in line or b'"oracle_pairs": ' in line or b'"margins": {' not in line:
+            return None
+        rest, has_values = _strip_values(line)
+        try:
+            record = json.loads(rest)
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("margins"), dict):
+            return None
+        margins, pairs = record_margins(record)
+        return record, _worst(margins), pairs, False, has_values
     rest, comp_seg, pair_seg = cut
     margins, pairs = _fast_margins(comp_seg), _fast_margins(pair_seg)
     if margins is None or pairs is None:
@@ -295,7 +328,7 @@ def _parse_case_line(line: bytes):
         record = json.loads(rest)
     except ValueError:
         return None
-    if not isinstance(record, dict) or "comparisons" in record or "oracle_pairs" in record:
+    if not isinstance(record, dict) or "comparisons" in record or "oracle_pairs" in record or "margins" in record:
         return None
     return record, margins, pairs, b'"problem": "' in comp_seg, has_values
 
@@ -317,16 +350,26 @@ def _case(record: dict, margins, pairs, broken, has_values, source: int, offset:
         first_divergence=None if record.get("first_divergence") is None else _text(record["first_divergence"]),
         layer=layer if isinstance(layer, int) else None, problems=[_text(p) for p in problems],
         test=_text(record.get("test", "")), worker=None if record.get("worker") is None else _text(record["worker"]),
-        seconds=number(record.get("seconds")), reproduce=_text(record.get("reproduce", "")),
+        seconds=number(record.get("seconds")),
+        reproduce=_reproduce(record),
         oracles={_text(k): v for k, v in oracles.items() if isinstance(v, dict)},
-        margins=margins, pair_margin=max(pairs.values(), default=0.0), contract_broken=broken, has_values=has_values,
+        margins=margins, pair_margin=max((math.inf if math.isnan(m) else m for m in pairs.values()), default=0.0),
+        contract_broken=broken, has_values=has_values,
     )
+
+
+def _reproduce(record: dict) -> str:
+    """The record's reproduce command (a compact record's is made from its case)."""
+    try:
+        return _text(reproduce_of(record))
+    except Exception:  # noqa: BLE001  (a record no harness wrote)
+        return _text(record.get("reproduce", ""))
 
 
 def load(paths) -> Results:
     """Read every record of the results files; names each environment column (see ``Results.envs``)."""
     sources, cases, runs, blobs, mutants = [], [], [], defaultdict(list), []
-    unknown = Counter()
+    unknown, parsed_as = Counter(), Counter()
     for i, path in enumerate(paths):
         source = Source(str(path), Path(path).name)
         sources.append(source)
@@ -351,10 +394,11 @@ def load(paths) -> Results:
                         n_records += 1
                         kind = record.get("kind", "case")
                         if kind == "case":
-                            comparisons = [_comparison(c) for c in dicts(record.get("comparisons"))]
-                            pairs = [_comparison(c) for c in dicts(record.get("oracle_pairs"))]
-                            parsed = (record, _margins(comparisons), _margins(pairs),
-                                      any(c.problem for c in comparisons), bool(record.get("values")))
+                            parsed_as["slow"] += 1
+                            margins, pairs = record_margins(record)
+                            parsed = (record, _worst(margins), pairs,
+                                      any(c.get("problem") for c in dicts(record.get("comparisons"))),
+                                      bool(record.get("values")))
                         elif kind == "run":
                             runs.append((i, record))
                             run_records.append(record)
@@ -374,6 +418,7 @@ def load(paths) -> Results:
                             continue
                     else:
                         n_records += 1
+                        parsed_as["fast"] += 1
                     if parsed[0].get("kind", "case") != "case":
                         unknown[_text(parsed[0].get("kind"))] += 1
                         continue
@@ -397,7 +442,7 @@ def load(paths) -> Results:
         for label in sorted(s.labels):
             if column[(i, label)] not in envs:
                 envs.append(column[(i, label)])
-    return Results(sources, cases, dict(env_runs), dict(blobs), mutants, envs, unknown)
+    return Results(sources, cases, dict(env_runs), dict(blobs), mutants, envs, unknown, parsed_as)
 
 
 def _columns(sources: list[Source]) -> dict[tuple[int, str], str]:

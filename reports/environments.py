@@ -5,7 +5,8 @@ differently in two environments shows the environment (a library version, a BLAS
 the numbers. With ``--record-values`` every entry is compared: the largest difference per oracle
 and tensor, and where it is. Without values only the comparison summaries can be set side by
 side: the oracle's value at the worst entry (where both environments picked the same entry) and
-the margin (which moves with the SUT as well).
+the margin (which moves with the SUT as well); a passing case's compact record keeps its margins
+alone, so it is compared by margin only.
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def _compare_fields(found, x: Case, y: Case, sx: dict, sy: dict) -> None:
         dm = abs(cx.margin - cy.margin) if not (math.isnan(cx.margin) or math.isnan(cy.margin)) else math.inf
         if dm > entry.margin_diff:
             entry.margin_diff, entry.margin_where = dm, (x.env, y.env, x, cx.margin, cy.margin)
-        if cx.worst_index != cy.worst_index:
-            continue
+        if cx.worst_index is None or cx.worst_index != cy.worst_index:
+            continue  # a compact record keeps the margin alone: no worst entry to set side by side
         entry.same_index += 1
         a, b = cx.worst_reference, cy.worst_reference
         entry.identical += a == b or (math.isnan(a) and math.isnan(b))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from crosscheck import results
+from crosscheck import check, results
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
@@ -272,7 +272,8 @@ def test_reproduce_runs_a_printed_command_with_a_space_in_the_path(tmp_path):
     folder.mkdir()
     (folder / "mine.py").write_text("from reference_impl import backprop\n")
     record = suite(tmp_path, f"{folder / 'mine.py'}:backprop", k=f"{AGREE} and float64 and rows")[1][1]
-    proc = subprocess.run(record["reproduce"].replace("python", sys.executable, 1) + " --oracles=fd", shell=True,
+    assert "reproduce" not in record, "a passing case's record is compact: its command is made from its case"
+    proc = subprocess.run(check.reproduce_of(record).replace("python", sys.executable, 1) + " --oracles=fd", shell=True,
                           capture_output=True, text=True, env=env(), timeout=120, cwd=tmp_path)
     assert proc.returncode == 0 and "backprop-crosscheck: PASS" in proc.stdout, proc.stderr
 

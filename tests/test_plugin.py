@@ -51,6 +51,11 @@ def test_results_file_holds_every_case_under_xdist(run, pytester):
     assert len(records) >= 16 and {r["worker"] for r in records} == {"gw0", "gw1"}
     assert all(r["verdict"] == "pass" and set(r["oracles"]) == {"torch", "jax", "fd"} for r in records)
     assert all(all(s["ran"] for s in r["oracles"].values()) for r in records)
+    # a passing case's record is compact: its margins, not its comparisons, in at most 2 kB
+    lines = [x for x in (pytester.path / "out" / "results.jsonl").read_bytes().splitlines() if b'"kind": "case"' in x]
+    assert len(lines) == len(records) and max(len(x) + 1 for x in lines) <= 2048
+    assert all(r["record_version"] == 2 and "comparisons" not in r and "tensors" not in r for r in records)
+    assert all(set(r["margins"]) == {"torch", "jax", "fd"} and len(r["pair_margins"]) == 3 for r in records)
     assert not list((pytester.path / "out").glob("*.part")), "worker part files are merged away"
 
 
@@ -67,10 +72,27 @@ def test_a_buggy_sut_fails_naming_the_first_diverging_tensor(run, pytester):
     blobs = [r for r in records if r["kind"] == "blob"]
     assert blobs and all(r["blob"].startswith("@reproduce_failure(") for r in blobs)
     assert failed and all("sigmoid" in r["case"]["activations"] for r in failed)
+    for r in failed:  # a failing case keeps everything: each comparison, and the tensors diagnose reads
+        assert r["record_version"] == 2 and "margins" not in r
+        assert {c["against"] for c in r["comparisons"]} == {"torch", "jax", "fd"} and r["oracle_pairs"]
+        assert r["tensors"]["tensor"] == r["first_divergence"] and r["tensors"]["sut"]
+    passed = [r for r in records if r["kind"] == "case" and r["verdict"] == "pass"]
+    assert passed and all("margins" in r and "comparisons" not in r for r in passed)
     for r in failed:
         # the bug sits in the last sigmoid layer's derivative: that dZ is the first to diverge
         last_sigmoid = max(i for i, a in enumerate(r["case"]["activations"], start=1) if a == "sigmoid")
         assert r["first_divergence"] == f"dZ{last_sigmoid}"
+
+
+def test_record_detail_keeps_every_comparison_of_a_passing_case(run, pytester):
+    result = run("--record-detail", "--oracles=torch,fd", "--results", "d.jsonl", n=2)
+    result.assert_outcomes(passed=2)
+    records = [r for r in read(pytester.path / "d.jsonl") if r["kind"] == "case"]
+    assert records and all(r["verdict"] == "pass" and r["record_version"] == 2 and "margins" not in r for r in records)
+    for r in records:
+        tensors = {c["tensor"] for c in r["comparisons"]}
+        assert "loss" in tensors and len(r["comparisons"]) == 2 * len(tensors) == 2 * len(r["oracle_pairs"])
+        assert r["reproduce"].startswith("python -m crosscheck reproduce --sut")
 
 
 def test_an_unloadable_sut_is_a_usage_error(run):

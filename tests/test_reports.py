@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from crosscheck import check, problems, sut
-from reports import data
+from reports import data, environments
 from reports.__main__ import main as reports_main
 from reports.build import build_report, render
 
@@ -49,13 +49,15 @@ def line(record: dict) -> str:
     return json.dumps(record, sort_keys=True) + "\n"  # as crosscheck/plugin.py writes them
 
 
-def write_results(path: Path, spec: str, env: str) -> list[dict]:
+def write_results(path: Path, spec: str, env: str, form: str = "plugin") -> list[dict]:
+    """The cases' records as the plugin writes them (a passing case's compact), or ``form="v1"``: every
+    one in full, as records were before ``record_version``."""
     loaded = sut.load(spec)
     records = []
     for i, (case, _) in enumerate(CASES):
         result = check.check(problems.build({**BASE, **case}), loaded, ORACLES)
         records.append({"test": f"tests/test_x.py::test_case[{i}]", "worker": None, "kind": "case", "env": env,
-                        **result.to_json()})
+                        **(result.record() if form == "plugin" else result.to_json())})
     records.append({"test": "", "worker": None, "kind": "run", "env": env, "sut": spec, "oracles": ORACLES,
                     "python": "3.11.7", "platform": "Linux-test", "hypothesis_profile": "ci", "hypothesis_seed": 12345,
                     "versions": {"numpy": "2.2.6", "scipy": "1.17.1", "torch": "2.13.0+cpu", "jax": "0.10.2",
@@ -74,7 +76,8 @@ def results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("results")
     green, red = folder / "green.jsonl", folder / "red.jsonl"
     return {"green": green, "red": red, "green_records": write_results(green, "reference_impl:backprop", "green-box"),
-            "red_records": write_results(red, BUGGY, "red-box")}
+            "red_records": write_results(red, BUGGY, "red-box"), "red_v1": folder / "red-v1.jsonl",
+            "red_v1_records": write_results(folder / "red-v1.jsonl", BUGGY, "red-box", form="v1")}
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +188,7 @@ def test_tensors_too_large_to_draw_are_named_not_drawn(tmp_path, monkeypatch):
 
 def test_failures_are_ordered_by_severity(results, tmp_path):
     """fail before oracle_disagreement before no_oracle; within a verdict, the larger margin first."""
-    red = [r for r in results["red_records"] if r["kind"] == "case"]
+    red = [r for r in results["red_v1_records"] if r["kind"] == "case"]  # every comparison, to make verdicts of
     fails = [r for r in red if r["verdict"] == "fail"]
     disagreement = {**red[2], "verdict": "oracle_disagreement", "test": "t::disagree"}
     disagreement["oracle_pairs"] = [{**c, "passed": False, "margin": 7.0} for c in disagreement["oracle_pairs"]]
@@ -231,6 +234,107 @@ def test_records_without_sorted_keys_give_the_same_report(results, tmp_path):
     assert render(fast) == render(slow)
 
 
+def test_a_passing_record_is_compact_and_a_failing_one_full(results):
+    for name in ("green", "red"):
+        for text in results[name].read_text().splitlines():
+            r = json.loads(text)
+            if r["kind"] != "case":
+                continue
+            assert r["record_version"] == check.RECORD_VERSION == 2
+            if r["verdict"] == "pass":
+                assert len(text.encode()) + 1 <= 2048, len(text)
+                assert not {"comparisons", "oracle_pairs", "tensors", "reproduce"} & set(r)
+                assert set(r["margins"]) == set(ORACLES) and set(r["pair_margins"]) == {"torch~fd"}
+                assert all(0 <= m <= 1 for by in r["margins"].values() for m in by.values())
+                assert r["margins"]["fd"].keys() >= {"loss", "dZ1", "dW1", "db1"}
+            else:
+                assert r["verdict"] == "fail" and r["tensors"]["tensor"] == r["first_divergence"]
+                assert len(r["comparisons"]) == len(ORACLES) * len({c["tensor"] for c in r["comparisons"]})
+                assert r["oracle_pairs"] and r["reproduce"] and "margins" not in r
+                assert any(c["detail"] for c in r["comparisons"]), "per-entry errors for the heatmaps"
+
+
+def test_the_deepest_pinned_case_with_three_oracles_fits_in_2_kb():
+    from crosscheck import contract, suite
+
+    pinned = max(suite.PINNED.values(), key=lambda c: len(c["sizes"]))
+    case = {"contract_version": contract.CONTRACT_VERSION, "batch": 7, "seed": 1, **pinned, "dtype": "float32",
+            "layout": "columns", "reduction": "mean"}
+    result = check.check(problems.build(case), sut.load("reference_impl:backprop"), ["torch", "jax", "fd"])
+    record = {"test": "crosscheck/suite.py::test_pinned_case[deeper-than-the-jax-depth-bucket-float32-columns]",
+              "worker": "gw11", "kind": "case", "env": "local", "phase": "explicit", **result.record()}
+    assert result.verdict == "pass" and len(case["sizes"]) >= 6
+    assert len(line(record).encode()) <= 2048 < len(line({**record, **result.record(detail=True)}).encode())
+    assert len(record["margins"]["jax"]) == 3 * (len(case["sizes"]) - 1) + 2  # dZ, dW, db a layer, dA0, loss
+
+
+def test_the_loader_takes_its_fast_path_for_both_forms(results):
+    for name, failing in (("green", 0), ("red", 2)):
+        loaded = data.load([results[name]])
+        assert loaded.parsed == {"fast": 4}, loaded.parsed
+        assert sum(c.failing for c in loaded.cases) == failing
+    (red,) = [c for c in data.load([results["red"]]).cases if c.first_divergence == "dZ2"]
+    assert red.contract_broken is False and red.margin > 1
+
+
+def test_records_of_version_1_still_load(results, tmp_path):
+    old, v1 = results["red_v1"], results["red_v1_records"]
+    assert not any("record_version" in r or "margins" in r for r in v1)
+    shuffled = tmp_path / "v1-shuffled.jsonl"
+    shuffled.write_text("".join(json.dumps(dict(reversed(list(r.items())))) + "\n" for r in v1))
+    new, fast, slow = (data.load([p]) for p in (results["red"], old, shuffled))
+    assert (fast.parsed, slow.parsed) == ({"fast": 4}, {"slow": 4})
+    for a, b, c in zip(new.cases, fast.cases, slow.cases, strict=True):
+        assert a.key == b.key == c.key and a.verdict == b.verdict == c.verdict
+        assert a.reproduce == b.reproduce == c.reproduce, "a compact record's command is made from its case"
+        assert b.margins == c.margins and b.pair_margin == c.pair_margin
+        assert a.margins.keys() == b.margins.keys()
+        for o in a.margins:  # 3 significant digits in a compact record
+            assert a.margins[o] == pytest.approx(b.margins[o], rel=5e-3, abs=1e-300)
+        assert a.pair_margin == pytest.approx(b.pair_margin, rel=5e-3, abs=1e-300)
+        assert len(new.comparisons(a)) == len(fast.comparisons(b)) == len(slow.comparisons(c))
+
+
+def test_summary_diagnose_and_report_read_both_forms(results, tmp_path, capsys):
+    from crosscheck import diagnose
+    from crosscheck import results as _results
+    from crosscheck.__main__ import main
+
+    old = results["red_v1"]
+    outputs = []
+    for path in (results["red"], old):
+        assert main(["summary", str(path)]) == 1
+        outputs.append(capsys.readouterr().out)
+        main(["diagnose", str(path)])
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[2] and "4 cases: fail 2, pass 2" in outputs[0], outputs
+    assert outputs[1] == outputs[3] and "sigmoid" in outputs[1], outputs
+    forms = [_results.cases(_results.read([p]).records) for p in (results["red"], old)]
+    assert diagnose.diagnose(forms[0]) == diagnose.diagnose(forms[1]) != []
+    htmls = []
+    for path in (results["red"], old):
+        out = tmp_path / f"{path.stem}.html"
+        build_report([path], out)
+        html = out.read_text()
+        failures = html[html.index('<section id="failures">'):html.index('<section id="margins">')]
+        htmls.append(re.sub(r"[0-9.e-]+ s\b", "(time)", failures))  # each run of a case takes its own time
+        assert "FAIL: 2 of 4 case records failing" in html and '<svg class="figure"' in html
+    assert htmls[0] == htmls[1] and htmls[0].count('<svg class="heatmap"') >= 2 * len(ORACLES)
+
+
+def test_a_compact_record_and_a_full_one_are_compared_across_environments(results, tmp_path):
+    old = tmp_path / "v1.jsonl"
+    write_results(old, "reference_impl:backprop", "old-box", form="v1")
+    loaded = data.load([results["green"], old])
+    compared = environments.compare(loaded)
+    assert compared["shared"] == 4 and compared["without_values"] == 4
+    (fd,) = [rows for oracle, rows in compared["fields"] if oracle == "fd"]
+    assert fd and fd[0].tensor == "loss" and fd[0].compared == 4
+    for r in fd:  # a compact record has no worst entry: only the margins are set side by side
+        _, _, _, a, b = r.margin_where
+        assert r.same_index == 0 and r.diff == -1.0 and abs(a - b) <= 5e-3 * max(a, b)
+
+
 def test_several_environments_get_a_column_each_and_are_compared(results, tmp_path):
     # the same label in two files: the columns fall back to the file names
     other = tmp_path / "again.jsonl"
@@ -251,7 +355,8 @@ def test_environments_with_values_are_compared_entry_by_entry(tmp_path):
     loaded = sut.load("reference_impl:backprop")
     case, _ = CASES[0]
     result = check.check(problems.build({**BASE, **case}), loaded, ORACLES, keep_values=True)
-    record = {"test": "t", "worker": None, "kind": "case", **result.to_json()}
+    record = {"test": "t", "worker": None, "kind": "case", **result.record()}
+    assert "margins" in record and record["values"], "a passing case's compact record keeps recorded values"
     moved = json.loads(json.dumps(record))
     moved["values"]["torch"]["dW1"][1][2] += 1e-9
     (tmp_path / "a.jsonl").write_text(line({**record, "env": "box-a"}))
@@ -293,7 +398,8 @@ def hostile_records(results) -> list[dict]:
             c["against"] = HOSTILE
     passing = json.loads(json.dumps(next(x for x in results["red_records"] if x.get("verdict") == "pass")))
     passing["env"], passing["case"]["dtype"] = HOSTILE, HOSTILE
-    passing["comparisons"][0]["against"] = HOSTILE
+    passing["margins"][HOSTILE] = passing["margins"].pop("torch")  # compact: margins in place of comparisons
+    passing["margins"]["fd"][HOSTILE] = 0.5
     # sampled records with hostile strings, and with fields of the wrong type
     sampled = json.loads(json.dumps(r))
     sampled["case"]["sample"] = {"units": HOSTILE}

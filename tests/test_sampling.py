@@ -169,7 +169,7 @@ def test_the_report_states_the_entries_each_probe_checked(tmp_path):
     passing = check.check(problem, Sut("reference_impl:backprop", reference_impl.backprop, None), ["torch", "fd"])
     results = tmp_path / "sampled.jsonl"
     results.write_text("".join(json.dumps({"test": f"t::sampled{i}", "worker": None, "kind": "case", "env": "x",
-                                           **r.to_json()}, sort_keys=True) + "\n"
+                                           **r.record()}, sort_keys=True) + "\n"  # the passing one compact
                                for i, r in enumerate([result, passing])))
     out = tmp_path / "sampled.html"
     build_report([results], out)
@@ -204,7 +204,7 @@ def test_probes_are_kept_out_of_recorded_values_and_full_counts(tmp_path, capsys
                          ["torch", "fd"], keep_values=True)
     assert set(result.values) == {"torch"}  # fd's probes are not tensors: environments compare entries
     results = tmp_path / "r.jsonl"
-    run = [{"kind": "run_start"}, {"kind": "case", **result.to_json()},
+    run = [{"kind": "run_start"}, {"kind": "case", **result.record()},
            {"kind": "run", "completed": True, "exitstatus": 0}]
     results.write_text("".join(json.dumps(r) + "\n" for r in run))  # a finished run, as the plugin writes it
     assert main(["summary", str(results), "--min-cases", "1", "--require-oracles", "torch,fd"]) == 1
