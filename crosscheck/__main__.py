@@ -114,7 +114,7 @@ def main(argv=None) -> int:
                 parser.error("an op case (\"kind\": \"op\") needs --layers FILE")
             spec, convention = args.layers, conventions.for_layers(args.convention)
             row = ops.validate_case(case)
-            entries = sum(math.prod(i.shape(case["dims"])) for i in row.inputs)
+            entries = sum(math.prod(i.shape(ops.sizes(case))) for i in row.inputs)
             if entries > args.max_elements:
                 raise contract.ContractError(f"op case dims {case['dims']} need {entries:,} input entries, more "
                                              f"than --max-elements {args.max_elements:,}")

@@ -362,9 +362,11 @@ def _op_functions(convention: str):
             if missing:
                 raise NotImplementedError(f"the module defines no {' and no '.join(missing)}")
             args = [params[i.name] for i in op.inputs if i.draw not in ("upstream", "setting")]
+            args += [params[name].item() for name in op.positional]  # groupnorm's G
             if op.param_dict is not None:  # a fresh dict each call: a layer may write into it (running means)
                 name, fixed = op.param_dict
-                args.append({**fixed, **{i.name: params[i.name].item() for i in op.inputs if i.draw == "setting"}})
+                args.append({**fixed, **{i.name: params[i.name].item() for i in op.inputs
+                                         if i.draw == "setting" and i.name not in op.positional}})
             args += list(op.extra_args)
             got = getattr(module, op.forward_fn)(*args)
             if op.backward_fn is None:  # cs231n's losses: (loss, dx) from one function

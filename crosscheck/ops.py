@@ -27,6 +27,7 @@ import numpy as np
 
 from crosscheck import activations, contract, losses, tolerance
 from crosscheck.problems import SCALES, IllPosedCase
+from crosscheck.windows import windows
 
 KIND = "op"
 MAX_REDRAWS = 50
@@ -79,6 +80,9 @@ class Op:
     examples_axis: int = 0
     settings: dict = None
     """{setting: its allowed values}: the numbers a case states (``case["settings"]``), e.g. eps."""
+    positional: tuple[str, ...] = ()
+    """Settings the SUT gets as positional arguments after the arrays, before the parameter dict
+    (groupnorm's G); every other setting goes in the dict."""
     param_dict: tuple | None = None
     """(name, fixed entries): the settings go to the SUT as one dict argument after the arrays,
     e.g. ('bn_param', {'mode': 'train'}) -> bn_param = {'mode': 'train', 'eps': 1e-05}."""
@@ -170,6 +174,69 @@ def _normalization(name, axis, backward_fn, formula):
         param_dict=("bn_param", {"mode": "train"}) if axis == 0 else ("ln_param", {}))
 
 
+def _conv(x, w, b, stride, pad):
+    """out[n, f] = Σ over each window of x_pad w[f] + b[f], by ``windows`` (complex-safe)."""
+    F = w.shape[0]
+    cols = windows(x, w.shape[2], w.shape[3], int(stride), int(pad))  # (N, C, Ho, Wo, HH, WW)
+    N, C, Ho, Wo = cols.shape[:4]
+    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(N, Ho, Wo, -1)
+    return ((cols @ w.reshape(F, -1).T + b).transpose(0, 3, 1, 2),)
+
+
+def _max_pool(x, PH, PW, stride):
+    """Each window's max, selected by the real part so that a complex step rides along with it."""
+    flat = windows(x, int(PH), int(PW), int(stride))
+    flat = flat.reshape(flat.shape[:4] + (-1,))
+    return (np.take_along_axis(flat, np.real(flat).argmax(-1)[..., None], -1)[..., 0],)
+
+
+def _groupnorm(x, gamma, beta, G, eps):
+    N, C, H, W = x.shape
+    xhat = _normalize(x.reshape(N, int(G), -1), 1, 0, eps, 2)[0].reshape(x.shape)
+    return (gamma * xhat + beta,)
+
+
+def _spatial(name, formula, backward_fn, inputs, dims, forward, torch_forward, rule, settings, param_dict,
+             gradients=("dx", "dgamma", "dbeta"), wrt=("x", "gamma", "beta"), **kw):
+    return Op(name, "cs231n", formula, f"{name}_forward" if not name.endswith("_naive") else
+              name.replace("_naive", "_forward_naive"), backward_fn, inputs=inputs, outputs=("out",),
+              gradients=gradients, wrt=wrt, dims=dims, forward=forward, torch_forward=torch_forward, rule=rule,
+              upstream="dout", settings=settings, param_dict=param_dict, **kw)
+
+
+def _conv_x_shape(d):
+    # kernel HH = KH + 2 pad, so H = (Ho - 1) stride + KH gives Ho outputs with nothing left over
+    return (d["N"], d["C"], (d["Ho"] - 1) * d["stride"] + d["KH"], (d["Wo"] - 1) * d["stride"] + d["KW"])
+
+
+def _pool_x_shape(d):
+    return (d["N"], d["C"], (d["Ho"] - 1) * d["stride"] + d["pool_height"],
+            (d["Wo"] - 1) * d["stride"] + d["pool_width"])
+
+
+def _pool_clear(inputs, dtype):
+    return tolerance.pool_clear(inputs["x"], int(inputs["pool_height"]), int(inputs["pool_width"]),
+                                int(inputs["stride"]), dtype)
+
+
+def _torch_conv(T, x, w, b, dout, stride, pad):
+    return (T.nn.functional.conv2d(x, w, b, stride=stride.item(), padding=pad.item()),)
+
+
+def _torch_max_pool(T, x, dout, PH, PW, stride):
+    return (T.nn.functional.max_pool2d(x, (PH.item(), PW.item()), stride=stride.item()),)
+
+
+def _torch_spatial_batchnorm(T, x, gamma, beta, dout, eps):
+    return (T.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=eps.item()),)
+
+
+def _torch_groupnorm(T, x, gamma, beta, dout, G, eps):
+    return (T.nn.functional.group_norm(x, G.item(), gamma.reshape(-1), beta.reshape(-1), eps=eps.item()),)
+
+
+
+
 EPSILONS = (1e-5, 1e-3, 1e-8)
 """The eps a normalization case may state (CS231n's default first)."""
 KEEP = (0.5, 0.25, 0.8, 0.3, 1.0)
@@ -256,6 +323,60 @@ def _linear_activation(act_name):
         clear=_linear_activation_clear(act_name), examples_axis=1)
 
 
+FAMILY3 = [
+    _spatial("conv_naive", "out[n, f, i, j] = Σ_{c, kh, kw} x_pad[n, c, i s + kh, j s + kw] w[f, c, kh, kw] + b[f] "
+             "(zero padding pad, stride s); dx, dw, db: the same sums' gradients", "conv_backward_naive",
+             inputs=(Input("x", "data", _conv_x_shape),
+                     Input("w", "weight", lambda d: (d["F"], d["C"], d["KH"] + 2 * d["pad"], d["KW"] + 2 * d["pad"])),
+                     Input("b", "bias", _shape("F")), Input("dout", "upstream", _shape("N", "F", "Ho", "Wo")),
+                     Input("stride", "setting", _shape()), Input("pad", "setting", _shape())),
+             dims={"N": (1, 2), "C": (1, 3), "F": (1, 3), "Ho": (1, 2), "Wo": (1, 2), "KH": (1, 3), "KW": (1, 3)},
+             forward=lambda x, w, b, dout, stride, pad: _conv(x, w, b, stride, pad), torch_forward=_torch_conv,
+             rule=lambda i, dtype: tolerance.conv_rule(i["x"], i["w"], i["b"], i["dout"], int(i["stride"]),
+                                                       int(i["pad"]), dtype),
+             settings={"stride": (1, 2), "pad": (0, 1)}, param_dict=("conv_param", {}),
+             gradients=("dx", "dw", "db"), wrt=("x", "w", "b")),
+    _spatial("max_pool_naive", "out[n, c, i, j] = max of x[n, c, i s : i s + PH, j s : j s + PW]; dx routes each "
+             "dout to its window's max (no ties: a max is kept clear of its runner-up)", "max_pool_backward_naive",
+             inputs=(Input("x", "data", _pool_x_shape), Input("dout", "upstream", _shape("N", "C", "Ho", "Wo")),
+                     Input("pool_height", "setting", _shape()), Input("pool_width", "setting", _shape()),
+                     Input("stride", "setting", _shape())),
+             dims={"N": (1, 3), "C": (1, 3), "Ho": (1, 2), "Wo": (1, 2)},
+             forward=lambda x, dout, PH, PW, stride: _max_pool(x, PH, PW, stride), torch_forward=_torch_max_pool,
+             rule=lambda i, dtype: tolerance.maxpool_rule(i["x"], i["dout"], int(i["pool_height"]),
+                                                          int(i["pool_width"]), int(i["stride"])),
+             settings={"pool_height": (2, 1, 3), "pool_width": (2, 3, 1), "stride": (2, 1)},
+             param_dict=("pool_param", {}), gradients=("dx",), wrt=("x",), clear=_pool_clear),
+    _spatial("spatial_batchnorm", "batchnorm per channel over its N·H·W entries (training mode), x (N, C, H, W), "
+             "γ, β (C,)", "spatial_batchnorm_backward",
+             inputs=(Input("x", "data", _shape("N", "C", "H", "W")), Input("gamma", "gamma", _shape("C")),
+                     Input("beta", "bias", _shape("C")), Input("dout", "upstream", _shape("N", "C", "H", "W")),
+                     Input("eps", "setting", _shape())),
+             dims={"N": (2, 3), "C": (1, 3), "H": (1, 4), "W": (1, 4)},
+             forward=lambda x, gamma, beta, dout, eps: _normalize(x, gamma.reshape(1, -1, 1, 1),
+                                                                  beta.reshape(1, -1, 1, 1), eps, (0, 2, 3)),
+             torch_forward=_torch_spatial_batchnorm,
+             rule=lambda i, dtype: tolerance.spatial_batchnorm_rule(i["x"], i["gamma"], i["beta"], i["dout"],
+                                                                    float(i["eps"]), dtype),
+             settings={"eps": EPSILONS}, param_dict=("bn_param", {"mode": "train"})),
+    _spatial("spatial_groupnorm", "out = γ x̂ + β, x̂ normalized over each example's groups of C/G channels "
+             "(C = G K), γ, β (1, C, 1, 1)", "spatial_groupnorm_backward",
+             inputs=(Input("x", "data", lambda d: (d["N"], d["G"] * d["K"], d["H"], d["W"])),
+                     Input("gamma", "gamma", lambda d: (1, d["G"] * d["K"], 1, 1)),
+                     Input("beta", "bias", lambda d: (1, d["G"] * d["K"], 1, 1)),
+                     Input("dout", "upstream", lambda d: (d["N"], d["G"] * d["K"], d["H"], d["W"])),
+                     Input("G", "setting", _shape()), Input("eps", "setting", _shape())),
+             dims={"N": (1, 3), "K": (1, 2), "H": (2, 4), "W": (1, 4)},
+             forward=lambda x, gamma, beta, dout, G, eps: _groupnorm(x, gamma, beta, G, eps),
+             torch_forward=_torch_groupnorm,
+             rule=lambda i, dtype: tolerance.spatial_groupnorm_rule(i["x"], i["gamma"], i["beta"], i["dout"],
+                                                                    int(i["G"]), float(i["eps"]), dtype),
+             settings={"G": (2, 1, 3), "eps": EPSILONS}, param_dict=("gn_param", {}), positional=("G",)),
+]
+"""Family 3 (cs231n): conv and max-pool, naive (stride, pad), spatial batchnorm and groupnorm. A size
+setting (stride, pad, pool size, G) is part of the shapes: an input's shape reads it with the dims."""
+
+
 OPS: dict[str, Op] = {op.name: op for op in [
     # cs231n layer functions (rows layout: examples along axis 0; 1-D biases; integer labels)
     Op("affine", "cs231n", "out = x w + b (x read as (N, D)); dx = dout wᵀ, dw = xᵀ dout, db = Σ_N dout",
@@ -316,11 +437,13 @@ OPS: dict[str, Op] = {op.name: op for op in [
            x * T.tensor(dropout_mask(tuple(x.shape), p.item(), seed.item()), dtype=T.float64),),
        rule=lambda i, dtype: tolerance.dropout_rule(i["x"], i["dout"], dropout_mask(i["x"].shape, i["p"], i["seed"])),
        upstream="dout", settings={"p": KEEP, "seed": range(2**31)}, param_dict=("dropout_param", {"mode": "train"})),
+    *FAMILY3,
 ]}
 NAMES = tuple(OPS)
 FAMILIES = {1: ("affine", "relu", "sigmoid", "softmax_loss", "svm_loss", "linear", "ng_relu", "ng_sigmoid",
                 "linear_relu", "linear_sigmoid"),
-            2: ("batchnorm", "batchnorm_alt", "layernorm", "dropout")}
+            2: ("batchnorm", "batchnorm_alt", "layernorm", "dropout"),
+            3: ("conv_naive", "max_pool_naive", "spatial_batchnorm", "spatial_groupnorm")}
 """Issue 12's families of ops, in the order they landed."""
 
 
@@ -419,6 +542,8 @@ def _draw(rng, inp: Input, shape, dims, s):
         return rng.normal(size=shape) * s
     if inp.draw == "weight":
         fan_in = shape[1] if inp.name == "W" else shape[0]  # the course's W is (n, n_prev)
+        if len(shape) == 4:  # a conv filter bank (F, C, HH, WW): each filter sees C·HH·WW inputs
+            fan_in = int(np.prod(shape[1:]))
         return rng.normal(size=shape) * s / np.sqrt(fan_in)
     if inp.draw == "bias":
         return rng.normal(size=shape) * s / 2
@@ -429,6 +554,11 @@ def _draw(rng, inp: Input, shape, dims, s):
     if inp.draw == "gamma":
         return 1 + rng.normal(size=shape) * s / 2
     raise ValueError(f"unknown draw {inp.draw!r}")
+
+
+def sizes(case: dict) -> dict:
+    """What an input's shape reads: the case's dims and its settings (a stride, a pad, G)."""
+    return {**case.get("settings", {}), **case["dims"]}
 
 
 def build(case: dict) -> OpProblem:
@@ -443,7 +573,7 @@ def build(case: dict) -> OpProblem:
             value = case["settings"][inp.name]
             arrays[inp.name] = np.asarray(value, np.int64 if isinstance(value, int) else np.float64)
             continue
-        value = _draw(rng, inp, inp.shape(dims), dims, s)
+        value = _draw(rng, inp, inp.shape(sizes(case)), dims, s)
         arrays[inp.name] = value.astype(np.int64) if inp.draw == "label" else value.astype(dtype)
     first = op.inputs[0]
     for _ in range(MAX_REDRAWS):
@@ -455,7 +585,7 @@ def build(case: dict) -> OpProblem:
         if ok.all():
             break
         redo = np.flatnonzero(~ok)
-        fresh = _draw(rng, first, first.shape(dims), dims, s).astype(dtype)
+        fresh = _draw(rng, first, first.shape(sizes(case)), dims, s).astype(dtype)
         if op.examples_axis == 0:
             arrays[first.name][redo] = fresh[redo]
         else:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crosscheck import activations, losses
+from crosscheck.windows import scatter, windows
 
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24}
 UNDERFLOW = {"float64": float(np.finfo(np.float64).tiny), "float32": float(np.finfo(np.float32).tiny)}
@@ -397,10 +398,19 @@ def normalization_rule(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, dout:
     x̂ factor's E_x̂. dγ = Σ_N dout x̂ and dβ = Σ_N dout are sums over the N examples:
     E_dγ = (N + C_F + TANGENT) Σ_N |dout| X + Σ_N |dout| E_x̂,  E_dβ = (N + TANGENT) Σ_N |dout|.
     """
+    out, dx, X, E_xhat = _normalization_terms(x, gamma, beta, dout, eps, axis)
+    dd = np.abs(dout)
+    dgamma = _terms((dd * X).sum(0), x.shape[0] + C_F + TANGENT) + (dd * E_xhat).sum(-2)
+    dbeta = _terms(dd.sum(0), x.shape[0] + TANGENT)
+    return {"out": out, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+
+
+def _normalization_terms(x, gamma, beta, dout, eps, axis):
+    """(E_out, E_dx, X, E_x̂) of ``normalization_rule``; γ and β may be given per entry of x."""
     def avg(a):
         return a.mean(axis + a.ndim - 2, keepdims=True)  # over the statistics' axis (an E has its leading 2)
 
-    n, N = x.shape[axis], x.shape[0]
+    n = x.shape[axis]
     ax = np.abs(x)
     mu = x.mean(axis, keepdims=True)
     M = ax + np.abs(mu)
@@ -423,10 +433,93 @@ def normalization_rule(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, dout:
     GE = avg(G * E_xhat)
     dx = (_terms(A + B + C + D, n + C_F + TANGENT) + E_inv * (G + avg(G) + X * GX + GX * avg(X))
           + inv * (E_xhat * GX + X * GE + GE * avg(X) + GX * avg(E_xhat)))
+    return out, dx, X, E_xhat
+
+
+def spatial_batchnorm_rule(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, dout: np.ndarray, eps: float,
+                           dtype: str) -> dict:
+    """Spatial batchnorm, x (N, C, H, W) normalized per channel over its N·H·W entries: batchnorm's
+    ``normalization_rule`` on x read as (N·H·W, C) rows, so n = N·H·W in the statistics and in the
+    sums of dγ and dβ."""
+    N, C, H, W = x.shape
+    rows = lambda a: a.transpose(0, 2, 3, 1).reshape(-1, C)  # noqa: E731
+    back = lambda S: S.reshape(2, N, H, W, C).transpose(0, 1, 4, 2, 3)  # noqa: E731
+    r = normalization_rule(rows(x), gamma, beta, rows(dout), eps, 0, dtype)
+    return {"out": back(r["out"]), "dx": back(r["dx"]), "dgamma": r["dgamma"], "dbeta": r["dbeta"]}
+
+
+def spatial_groupnorm_rule(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, dout: np.ndarray, G: int,
+                           eps: float, dtype: str) -> dict:
+    """Spatial groupnorm, x (N, C, H, W) normalized over each example's groups of C/G channels, n =
+    (C/G)·H·W entries a group, with γ and β (1, C, 1, 1) per channel: ``normalization_rule``'s out and
+    dx terms on x read as (N·G, C/G·H·W) rows (statistics along axis 1, γ and β given per entry), and
+    dγ, dβ as sums over the N·H·W entries of a channel:
+    E_dγ = (N H W + C_F + TANGENT) Σ |dout| X + Σ |dout| E_x̂,  E_dβ = (N H W + TANGENT) Σ |dout|."""
+    N, C, H, W = x.shape
+    rows = lambda a: np.broadcast_to(a, x.shape).reshape(N * G, -1)  # noqa: E731
+    back = lambda S: S.reshape((-1, N, C, H, W))  # noqa: E731
+    out, dx, X, E_xhat = _normalization_terms(rows(x), rows(gamma), rows(beta), rows(dout), eps, 1)
+    X, E_xhat = X.reshape(x.shape), back(E_xhat)
     dd = np.abs(dout)
-    dgamma = _terms((dd * X).sum(0), N + C_F + TANGENT) + (dd * E_xhat).sum(-2)
-    dbeta = _terms(dd.sum(0), N + TANGENT)
-    return {"out": out, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+    dgamma = _terms((dd * X).sum((0, 2, 3)), N * H * W + C_F + TANGENT) + (dd * E_xhat).sum((1, 3, 4))
+    dbeta = _terms(dd.sum((0, 2, 3)), N * H * W + TANGENT)
+    per_channel = lambda S: S.reshape(2, 1, C, 1, 1)  # noqa: E731
+    return {"out": back(out), "dx": back(dx), "dgamma": per_channel(dgamma), "dbeta": per_channel(dbeta)}
+
+
+def conv_rule(x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray, stride: int, pad: int,
+              dtype: str) -> dict:
+    """out[n, f, i, j] = Σ_{c, kh, kw} x_pad[n, c, i s + kh, j s + kw] w[f, c, kh, kw] + b[f]: affine's
+    inner product over a window, K + 1 = C·HH·WW + 1 terms: (K + 1)(|window|·|w_f| + |b_f|).
+    Backward, each a sum charged its number of terms and ``TANGENT``:
+    dx: at most F·HH·WW terms dout·w an entry (one per filter and kernel offset), on the windows'
+    transpose (``windows.scatter``): (F HH WW + TANGENT) scatter(|dout| |w|);
+    dw = Σ_{n, i, j} dout·window: (N Ho Wo + TANGENT) Σ |dout| |window|;  db = Σ_{n, i, j} dout:
+    (N Ho Wo + TANGENT) Σ |dout|. Each term may also flush to zero: twice the terms in units of eta."""
+    F, C, HH, WW = w.shape
+    K = C * HH * WW
+    cols = windows(np.abs(x), HH, WW, stride, pad)  # (N, C, Ho, Wo, HH, WW)
+    N, _, Ho, Wo = cols.shape[:4]
+    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(N, Ho, Wo, K)
+    wm = np.abs(w).reshape(F, K)
+    out = _sources((K + 1) * (cols @ wm.T + np.abs(b)), 2 * (K + 1)).transpose(0, 1, 4, 2, 3)
+    do = np.abs(dout).transpose(0, 2, 3, 1)  # (N, Ho, Wo, F)
+    per_window = (do @ wm).reshape(N, Ho, Wo, C, HH, WW).transpose(0, 3, 1, 2, 4, 5)
+    n_dx, P = F * HH * WW, N * Ho * Wo
+    dx = _sources((n_dx + TANGENT) * scatter(per_window, x.shape, stride, pad), 2 * n_dx + TANGENT)
+    dw = _sources((P + TANGENT) * (do.reshape(P, F).T @ cols.reshape(P, K)).reshape(w.shape), 2 * P + TANGENT)
+    db = _sources((P + TANGENT) * do.sum((0, 1, 2)), 2 * P + TANGENT)
+    return {"out": out, "dx": dx, "dw": dw, "db": db}
+
+
+def pool_selection(x: np.ndarray, PH: int, PW: int, stride: int) -> np.ndarray:
+    """(N, C, Ho, Wo, PH·PW) one-hot: where each window's max is (x exact; ties kept out by ``pool_clear``)."""
+    win = windows(np.real(x), PH, PW, stride)
+    flat = win.reshape(win.shape[:4] + (-1,))
+    return np.arange(flat.shape[-1]) == flat.argmax(-1)[..., None]
+
+
+def pool_clear(x: np.ndarray, PH: int, PW: int, stride: int, dtype: str) -> np.ndarray:
+    """Boolean (N,): every window's max of the example is farther from its runner-up than their errors
+    can move them. x is exact (drawn in the case's dtype), so that bound is zero: only a tie is ambiguous."""
+    win = windows(x, PH, PW, stride)
+    flat = np.sort(win.reshape(win.shape[:4] + (-1,)), -1)
+    if flat.shape[-1] == 1:
+        return np.ones(x.shape[0], bool)
+    gap = flat[..., -1] - flat[..., -2]
+    return (gap > allowed(_exact(gap), dtype, "float64")).reshape(x.shape[0], -1).all(1)
+
+
+def maxpool_rule(x: np.ndarray, dout: np.ndarray, PH: int, PW: int, stride: int) -> dict:
+    """out = max over each window: a selection, exact (S = 0). dx routes each window's dout to its max:
+    an entry that is the max of k overlapping windows is a sum of k douts, each dout times one, so
+    (k + TANGENT) Σ |dout| routed there (k = 0 or 1 without overlap: exact in the SUT, the complex
+    step's own roundings only)."""
+    pick = pool_selection(x, PH, PW, stride)
+    shape = pick.shape[:4] + (PH, PW)
+    routed = scatter((np.abs(dout)[..., None] * pick).reshape(shape), x.shape, stride)
+    k = scatter(pick.reshape(shape).astype(np.float64), x.shape, stride)
+    return {"out": _exact(dout), "dx": _terms(routed, k + TANGENT)}
 
 
 DROPOUT_ROUNDINGS = 2

@@ -24,7 +24,7 @@ from hypothesis.errors import NoSuchExample
 
 from crosscheck import check, conventions, ops
 from crosscheck.sut import Sut
-from examples.layers import buggy_norm_layers, course_steps, cs231n_layers
+from examples.layers import buggy_norm_layers, buggy_spatial_layers, course_steps, cs231n_layers
 
 BASES = {"cs231n": (cs231n_layers,), "ng": (course_steps,)}
 
@@ -162,7 +162,8 @@ CATALOGUE: list[LayerMutant] = [
                 {"batchnorm_backward": buggy_norm_layers.batchnorm_backward}, {"batchnorm": "dx"}),
     LayerMutant("batchnorm_alt_no_mean_term", "cs231n", "missing path (the mean)",
                 "batchnorm_backward_alt's N dout - x̂ Σ dout x̂, the Σ dout forgotten",
-                {"batchnorm_backward_alt": lambda dout, cache: _alt_without_sum(dout, cache)}, {"batchnorm_alt": "dx"}),
+                {"batchnorm_backward_alt": lambda dout, cache: _alt_without_sum(dout, cache)},
+                {"batchnorm_alt": "dx", "spatial_batchnorm": "dx"}),  # spatial batchnorm's backward calls it
     LayerMutant("layernorm_wrong_axis", "cs231n", "wrong axis",
                 "layernorm_forward normalizes over the batch (axis 0), not each example's features",
                 {"layernorm_forward": buggy_norm_layers.layernorm_forward}, {"layernorm": "out"}, {"N": (2, 6)}),
@@ -170,6 +171,24 @@ CATALOGUE: list[LayerMutant] = [
                 "dropout_backward masks dout by the keep pattern without its 1/p",
                 {"dropout_backward": buggy_norm_layers.dropout_backward}, {"dropout": "dx"},
                 settings={"dropout": {"p": (0.5, 0.25, 0.8, 0.3)}}),
+    LayerMutant("conv_db_first_example", "cs231n", "missing sum over the batch",
+                "conv_backward_naive's db sums dout over the positions of the first example only, not over N",
+                {"conv_backward_naive": buggy_spatial_layers.conv_backward_naive}, {"conv_naive": "db"},
+                {"N": (2, 2)}),
+    LayerMutant("max_pool_routes_to_first_entry", "cs231n", "wrong routing",
+                "max_pool_backward_naive sends each window's dout to its top-left entry, not to its max",
+                {"max_pool_backward_naive": buggy_spatial_layers.max_pool_backward_naive}, {"max_pool_naive": "dx"},
+                settings={"max_pool_naive": {"pool_height": (2, 3), "pool_width": (2, 3)}}),
+    LayerMutant("spatial_batchnorm_no_transpose", "cs231n", "wrong axis",
+                "spatial_batchnorm_forward reads x (N, C, H, W) as (N·H·W, C) rows by reshape alone, "
+                "without moving C last",
+                {"spatial_batchnorm_forward": buggy_spatial_layers.spatial_batchnorm_forward},
+                {"spatial_batchnorm": "out"}, {"C": (2, 3), "H": (2, 4)}),
+    LayerMutant("groupnorm_no_mean_term", "cs231n", "missing path (the mean)",
+                "spatial_groupnorm_backward's n dx̂ - x̂ Σ dx̂ x̂, the Σ dx̂ (the path through the group mean) "
+                "forgotten",
+                {"spatial_groupnorm_backward": buggy_spatial_layers.spatial_groupnorm_backward},
+                {"spatial_groupnorm": "dx"}),
     LayerMutant("linear_db_without_1_over_m", "ng", "missing 1/m",
                 "linear_backward's db = Σ dZ without the 1/m",
                 {"linear_backward": _linear_db_without_1_over_m},

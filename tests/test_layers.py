@@ -67,6 +67,8 @@ def test_the_correct_modules_pass_every_op(module_sut, name, convention):
 BUGS = {
     "buggy_cs231n_layers.py": ("cs231n", {"affine": "db", "relu": "dx", "softmax_loss": "dx"}),
     "buggy_norm_layers.py": ("cs231n", {"batchnorm": "dx", "layernorm": "out", "dropout": "dx"}),
+    "buggy_spatial_layers.py": ("cs231n", {"conv_naive": "db", "max_pool_naive": "dx", "spatial_batchnorm": "out",
+                                           "spatial_groupnorm": "dx"}),
     "buggy_course_steps.py": ("ng", {"linear": "db", "ng_sigmoid": "dZ", "linear_sigmoid": "dA_prev",
                                      "linear_relu": "db"}),
 }
@@ -174,9 +176,87 @@ def _forms_cs231n():
         keep, p = cache
         return np.where(keep, dout / np.asarray(p, dout.dtype), 0).astype(dout.dtype)
 
+    def offsets(x, HH, WW, stride, Ho, Wo):  # im2col by kernel offset: cols[n, c, kh, kw, i, j]
+        return np.stack([np.stack([x[:, :, kh:kh + stride * (Ho - 1) + 1:stride, kw:kw + stride * (Wo - 1) + 1:stride]
+                                   for kw in range(WW)], 2) for kh in range(HH)], 2)
+
+    def conv_forward_naive(x, w, b, conv_param):  # im2col, then one matrix product
+        s, p = conv_param["stride"], conv_param["pad"]
+        F, C, HH, WW = w.shape
+        Ho, Wo = (x.shape[2] + 2 * p - HH) // s + 1, (x.shape[3] + 2 * p - WW) // s + 1
+        cols = offsets(np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), HH, WW, s, Ho, Wo)
+        out = np.einsum("fk,nkij->nfij", w.reshape(F, -1), cols.reshape(len(x), C * HH * WW, Ho, Wo))
+        return out + b[:, None, None], (x, w, cols, conv_param)
+
+    def conv_backward_naive(dout, cache):  # dcols = wᵀ dout, then col2im by kernel offset
+        x, w, cols, conv_param = cache
+        s, p = conv_param["stride"], conv_param["pad"]
+        F, C, HH, WW = w.shape
+        N, _, Ho, Wo = dout.shape
+        dw = np.einsum("nfij,nckhij->fckh", dout, cols)
+        dcols = np.einsum("fckh,nfij->nckhij", w, dout)
+        dx_pad = np.zeros((N, C, x.shape[2] + 2 * p, x.shape[3] + 2 * p), x.dtype)
+        for kh in range(HH):
+            for kw in range(WW):
+                dx_pad[:, :, kh:kh + s * (Ho - 1) + 1:s, kw:kw + s * (Wo - 1) + 1:s] += dcols[:, :, kh, kw]
+        return dx_pad[:, :, p:p + x.shape[2], p:p + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+    def max_pool_forward_naive(x, pool_param):  # the windows reshaped to rows, their argmax
+        PH, PW, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+        Ho, Wo = (x.shape[2] - PH) // s + 1, (x.shape[3] - PW) // s + 1
+        rows = offsets(x, PH, PW, s, Ho, Wo).reshape(*x.shape[:2], PH * PW, Ho, Wo)
+        arg = rows.argmax(axis=2)
+        return np.take_along_axis(rows, arg[:, :, None], 2)[:, :, 0], (x.shape, arg, pool_param)
+
+    def max_pool_backward_naive(dout, cache):  # each dout to its window's argmax, overlaps added
+        shape, arg, pool_param = cache
+        PW, s = pool_param["pool_width"], pool_param["stride"]
+        n, c, i, j = np.indices(dout.shape)
+        dx = np.zeros(shape, dout.dtype)
+        np.add.at(dx, (n, c, i * s + arg // PW, j * s + arg % PW), dout)
+        return dx
+
+    def spatial_batchnorm_forward(x, gamma, beta, bn_param):  # straight over the axes (0, 2, 3)
+        g = gamma[:, None, None]
+        mu = x.mean(axis=(0, 2, 3), keepdims=True)
+        xc = x - mu
+        var = (xc * xc).mean(axis=(0, 2, 3), keepdims=True)
+        std = np.sqrt(var + bn_param["eps"])
+        xhat = xc / std
+        return g * xhat + beta[:, None, None], (xc, std, var, bn_param["eps"], g, xhat)
+
+    def spatial_batchnorm_backward(dout, cache):  # by the computational graph
+        xc, std, var, eps, g, xhat = cache
+        m = dout.size // dout.shape[1]
+        dxhat = dout * g
+        dvar = (dxhat * xc).sum(axis=(0, 2, 3), keepdims=True) * -0.5 * (var + eps) ** -1.5
+        dmu = -(dxhat / std).sum(axis=(0, 2, 3), keepdims=True) + dvar * (-2 * xc).mean(axis=(0, 2, 3), keepdims=True)
+        dx = dxhat / std + dvar * 2 * xc / m + dmu / m
+        return dx, (dout * xhat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+
+    def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):  # σ² = mean(x²) - μ² per group
+        N = len(x)
+        xg = x.reshape(N, G, -1)
+        mu = xg.mean(axis=2, keepdims=True)
+        inv = ((xg * xg).mean(axis=2, keepdims=True) - mu * mu + gn_param["eps"]) ** -0.5
+        xhat = ((xg - mu) * inv).reshape(x.shape)
+        return gamma * xhat + beta, (xg - mu, inv, gamma, xhat, G)
+
+    def spatial_groupnorm_backward(dout, cache):  # by the computational graph, per group
+        xc, inv, gamma, xhat, G = cache
+        N, n = len(dout), xc.shape[2]
+        dxhat = (dout * gamma).reshape(N, G, -1)
+        dvar = (dxhat * xc).sum(axis=2, keepdims=True) * -0.5 * inv**3
+        dmu = -(dxhat * inv).sum(axis=2, keepdims=True) + dvar * (-2 * xc).mean(axis=2, keepdims=True)
+        dx = (dxhat * inv + dvar * 2 * xc / n + dmu / n).reshape(dout.shape)
+        return dx, (dout * xhat).sum(axis=(0, 2, 3), keepdims=True), dout.sum(axis=(0, 2, 3), keepdims=True)
+
     for f in (affine_forward, affine_backward, relu_forward, relu_backward, sigmoid_forward, sigmoid_backward,
               softmax_loss, svm_loss, batchnorm_forward, batchnorm_backward,
-              layernorm_forward, layernorm_backward, dropout_forward, dropout_backward):
+              layernorm_forward, layernorm_backward, dropout_forward, dropout_backward,
+              conv_forward_naive, conv_backward_naive, max_pool_forward_naive, max_pool_backward_naive,
+              spatial_batchnorm_forward, spatial_batchnorm_backward, spatial_groupnorm_forward,
+              spatial_groupnorm_backward):
         setattr(m, f.__name__, f)
     m.batchnorm_backward_alt = batchnorm_backward
     return m
@@ -237,6 +317,12 @@ def test_kinks_are_kept_clear():
         assert ops.get("svm_loss").clear({"x": x, "y": p.params["y"]}, case["dtype"]).all()
     for case in cases_of("relu"):
         assert (ops.build(case).params["x"] != 0).all()
+    # a tied max-pool window is redrawn: x with every entry equal is not clear, and build never returns one
+    pool = {"pool_height": np.asarray(2), "pool_width": np.asarray(2), "stride": np.asarray(2)}
+    assert not ops.get("max_pool_naive").clear({"x": np.ones((1, 1, 2, 2)), **pool}, "float32").any()
+    for case in cases_of("max_pool_naive", range(20)):
+        p = ops.build(case)
+        assert ops.get("max_pool_naive").clear(p.inputs64(), case["dtype"]).all()
 
 
 def test_a_case_rebuilds_the_same_arrays_and_bad_cases_are_named():

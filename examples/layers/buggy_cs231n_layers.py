@@ -1,7 +1,7 @@
 """cs231n_layers.py with classic bugs: affine_backward's db not summed over N and its dw from
 x dout instead of xᵀ dout where the shapes allow it; relu_backward masking with the output of dout
-(dout > 0) instead of the input; softmax_loss's dx not divided by N. sigmoid, svm_loss and family 2 (its bugs are in
-buggy_norm_layers.py) are correct."""
+(dout > 0) instead of the input; softmax_loss's dx not divided by N. sigmoid, svm_loss and
+families 2 and 3 (their bugs are in buggy_norm_layers.py and buggy_spatial_layers.py) are correct."""
 
 import numpy as np
 
@@ -10,13 +10,21 @@ from .cs231n_layers import (  # noqa: F401
     batchnorm_backward,
     batchnorm_backward_alt,
     batchnorm_forward,
+    conv_backward_naive,
+    conv_forward_naive,
     dropout_backward,
     dropout_forward,
     layernorm_backward,
     layernorm_forward,
+    max_pool_backward_naive,
+    max_pool_forward_naive,
     relu_forward,
     sigmoid_backward,
     sigmoid_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
     svm_loss,
 )
 

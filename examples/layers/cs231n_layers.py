@@ -2,7 +2,8 @@
 each backward takes (dout, cache) and returns the gradients of <dout, out> in the order of the inputs.
 
 Shapes: x (N, d1, ..., dk) read as (N, D), w (D, M), b (M,); losses take scores x (N, C) and integer
-labels y (N,) and return (loss, dx) with the mean over the N examples.
+labels y (N,) and return (loss, dx) with the mean over the N examples. The spatial layers take
+x (N, C, H, W): conv w (F, C, HH, WW) and b (F,), written as naive loops.
 """
 
 import numpy as np
@@ -156,3 +157,106 @@ def dropout_forward(x, dropout_param):
 def dropout_backward(dout, cache):
     dropout_param, mask = cache
     return dout * mask if dropout_param["mode"] == "train" else dout
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    """out[n, f, i, j] = Σ_{c, kh, kw} x_pad[n, c, i s + kh, j s + kw] w[f, c, kh, kw] + b[f], by loops.
+
+    x (N, C, H, W), w (F, C, HH, WW), b (F,); conv_param {'stride': s, 'pad': p} (zero padding)."""
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho, Wo = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((N, F, Ho, Wo), x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = x_pad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    return out, (x, w, b, conv_param)
+
+
+def conv_backward_naive(dout, cache):
+    """Each output's window sends dout w[f] back to x_pad and dout window to dw[f]; db[f] = Σ_{n, i, j} dout."""
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    _, _, Ho, Wo = dout.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dx_pad, dw = np.zeros_like(x_pad), np.zeros_like(w)
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    rows, cols = slice(i * stride, i * stride + HH), slice(j * stride, j * stride + WW)
+                    dx_pad[n, :, rows, cols] += w[f] * dout[n, f, i, j]
+                    dw[f] += x_pad[n, :, rows, cols] * dout[n, f, i, j]
+    db = dout.sum(axis=(0, 2, 3))
+    return dx_pad[:, :, pad:pad + H, pad:pad + W], dw, db
+
+
+def max_pool_forward_naive(x, pool_param):
+    """out[n, c, i, j] = the max of each (pool_height, pool_width) window at the stride, by loops."""
+    PH, PW, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    Ho, Wo = 1 + (H - PH) // stride, 1 + (W - PW) // stride
+    out = np.zeros((N, C, Ho, Wo), x.dtype)
+    for i in range(Ho):
+        for j in range(Wo):
+            out[:, :, i, j] = x[:, :, i * stride:i * stride + PH, j * stride:j * stride + PW].max(axis=(2, 3))
+    return out, (x, pool_param)
+
+
+def max_pool_backward_naive(dout, cache):
+    """Each window's dout goes to the entry that was its max (and nowhere else)."""
+    x, pool_param = cache
+    PH, PW, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = x[n, c, i * stride:i * stride + PH, j * stride:j * stride + PW]
+                    kh, kw = np.unravel_index(window.argmax(), window.shape)
+                    dx[n, c, i * stride + kh, j * stride + kw] += dout[n, c, i, j]
+    return dx
+
+
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    """Batchnorm of each channel over its N·H·W entries: x read as (N·H·W, C) rows."""
+    N, C, H, W = x.shape
+    out, cache = batchnorm_forward(x.transpose(0, 2, 3, 1).reshape(-1, C), gamma, beta, bn_param)
+    return out.reshape(N, H, W, C).transpose(0, 3, 1, 2), cache
+
+
+def spatial_batchnorm_backward(dout, cache):
+    N, C, H, W = dout.shape
+    dx, dgamma, dbeta = batchnorm_backward_alt(dout.transpose(0, 2, 3, 1).reshape(-1, C), cache)
+    return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma, dbeta
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    """out = γ x̂ + β, x̂ normalized over each example's G groups of C/G channels; γ, β (1, C, 1, 1)."""
+    eps = gn_param.get("eps", 1e-5)
+    N, C, H, W = x.shape
+    xg = x.reshape(N, G, -1)
+    xc = xg - xg.mean(axis=2, keepdims=True)
+    std = np.sqrt((xc**2).mean(axis=2, keepdims=True) + eps)
+    xhat = (xc / std).reshape(x.shape)
+    return gamma * xhat + beta, (xhat, gamma, std, G)
+
+
+def spatial_groupnorm_backward(dout, cache):
+    """Layernorm's simplified formula within each group (dx̂ = dout γ); dγ, dβ sum over N, H, W."""
+    xhat, gamma, std, G = cache
+    N, C, H, W = dout.shape
+    dxhat = (dout * gamma).reshape(N, G, -1)
+    xh = xhat.reshape(N, G, -1)
+    n = xh.shape[2]
+    dx = (n * dxhat - dxhat.sum(axis=2, keepdims=True) - xh * (dxhat * xh).sum(axis=2, keepdims=True)) / (n * std)
+    dgamma = (dout * xhat).sum(axis=(0, 2, 3), keepdims=True)
+    return dx.reshape(dout.shape), dgamma, dout.sum(axis=(0, 2, 3), keepdims=True)
