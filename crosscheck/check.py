@@ -357,13 +357,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     result.not_checked = contract.not_returned(case, sut.supports)
     if isinstance(raw, dict) and "dA0" not in raw and "dA0" not in result.not_checked:
         result.not_checked.append("dA0")  # optional in every contract version
-    problems = list(contract.check_answer(case, raw, m, skip=tuple(result.not_checked)))
-    seen = {key for key, _ in problems}
-    for key, problem_ in contract.check_answer(case, first, m, skip=tuple(result.not_checked)):
-        if key not in seen:  # the first answer is held to the contract as much as the second
-            problems.append((key, f"first call: {problem_}"))
-            seen.add(key)
-    problems += _differences(first, raw, seen)
+    problems = _both_answers(lambda a: contract.check_answer(case, a, m, skip=tuple(result.not_checked)), first, raw)
     result.problems = [p for _, p in problems]
     if answers:
         broken = {key for key, _ in problems}
@@ -439,13 +433,7 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
         result.oracle_pairs += _compare_op(order, a, b, f"{na}~{nb}", "float64", S, None,
                                            ORACLES[na].underflow_gain, ORACLES[nb].underflow_gain)
-    problems = ops.check_answer(problem, raw)
-    seen = {key for key, _ in problems}
-    for key, problem_ in ops.check_answer(problem, first):
-        if key not in seen:
-            problems.append((key, f"first call: {problem_}"))
-            seen.add(key)
-    problems += _differences(first, raw, seen)
+    problems = _both_answers(lambda a: ops.check_answer(problem, a), first, raw)
     result.problems = [p for _, p in problems]
     if answers:
         broken = {key for key, _ in problems}
@@ -496,6 +484,18 @@ def _compare_op(order, a, b, against, dtype_a, S, expected_dtype, gain_a, gain_b
                         "allowed": _rounded(np.broadcast_to(allowed, reference.shape))}
         out.append(c)
     return out
+
+
+def _both_answers(check_one, first, raw) -> list[tuple[str, str]]:
+    """(key, problem) of the second answer, then of the first (held to the contract as much as the
+    second), then of what differs between them."""
+    problems = list(check_one(raw))
+    seen = {key for key, _ in problems}
+    for key, problem_ in check_one(first):
+        if key not in seen:
+            problems.append((key, f"first call: {problem_}"))
+            seen.add(key)
+    return problems + _differences(first, raw, seen)
 
 
 def _differences(first, second, already):
