@@ -16,8 +16,27 @@ from crosscheck.sut import Sut
 from mutants.catalogue import Mutant
 
 
+class Hunted:
+    """What a hunt's record says of any mutant (a network's or a layer op's): killed, localized."""
+
+    KIND = "mutant"
+    kills: int
+    mislocalized: list
+
+    @property
+    def killed(self) -> bool:
+        return self.kills > 0
+
+    @property
+    def localized(self) -> bool:
+        return self.killed and not self.mislocalized
+
+    def to_json(self) -> dict:
+        return {"kind": self.KIND, **asdict(self), "killed": self.killed, "localized": self.localized}
+
+
 @dataclass
-class Kill:
+class Kill(Hunted):
     mutant: str
     bug_class: str
     cases: int
@@ -37,16 +56,6 @@ class Kill:
     case: dict | None = None
     message: str = ""
 
-    @property
-    def killed(self) -> bool:
-        return self.kills > 0
-
-    @property
-    def localized(self) -> bool:
-        return self.killed and not self.mislocalized
-
-    def to_json(self) -> dict:
-        return {"kind": "mutant", **asdict(self), "killed": self.killed, "localized": self.localized}
 
 
 def hunt(mutant: Mutant, max_cases: int | None = None, oracle_names=None, sample_units: int | None = None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import types
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, find, settings
@@ -25,6 +25,7 @@ from hypothesis.errors import NoSuchExample
 from crosscheck import check, conventions, ops
 from crosscheck.sut import Sut
 from examples.layers import buggy_norm_layers, buggy_spatial_layers, course_steps, cs231n_layers
+from mutants.kill import Hunted
 
 BASES = {"cs231n": (cs231n_layers,), "ng": (course_steps,)}
 
@@ -213,7 +214,8 @@ CATALOGUE: list[LayerMutant] = [
 
 
 @dataclass
-class LayerKill:
+class LayerKill(Hunted):
+    KIND = "layer_mutant"
     mutant: str
     bug_class: str
     op: str
@@ -224,17 +226,6 @@ class LayerKill:
     first_divergence: str | None = None
     mislocalized: list = field(default_factory=list)
     message: str = ""
-
-    @property
-    def killed(self) -> bool:
-        return self.kills > 0
-
-    @property
-    def localized(self) -> bool:
-        return self.killed and not self.mislocalized
-
-    def to_json(self) -> dict:
-        return {"kind": "layer_mutant", **asdict(self), "killed": self.killed, "localized": self.localized}
 
 
 def mutant_cases(m: LayerMutant, op: str):
