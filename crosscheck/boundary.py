@@ -204,7 +204,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _serve(fd: int, spec: str, convention: str, memory_mb: float) -> None:
+def _serve(fd: int, spec: str, convention: str, memory_mb: float, names: str = "") -> None:
     import faulthandler
     import json
 
@@ -214,7 +214,7 @@ def _serve(fd: int, spec: str, convention: str, memory_mb: float) -> None:
     from crosscheck import sut as _sut
 
     try:
-        loaded = _sut.load_here(spec, convention)
+        loaded = _sut.load_here(spec, convention, names)
         supports = json.loads(json.dumps(loaded.supports))  # plain data, whatever the SUT declared
     except Exception as exc:  # noqa: BLE001
         conn.send(("error", str(exc)))
@@ -291,8 +291,10 @@ class Child:
     """
 
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT, memory_mb: float = DEFAULT_MEMORY_MB,
-                 load_timeout: float = LOAD_TIMEOUT, cwd: str | None = None, convention: str = "contract"):
+                 load_timeout: float = LOAD_TIMEOUT, cwd: str | None = None, convention: str = "contract",
+                 names: str = ""):
         self.spec, self.timeout, self.memory_mb, self.convention = spec, timeout, memory_mb, convention
+        self.names = names
         self.load_timeout, self.cwd = load_timeout, cwd
         self.supports = None
         self.starts = 0
@@ -311,7 +313,7 @@ class Child:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec, self.convention,
-             str(self.memory_mb or 0)],
+             str(self.memory_mb or 0), self.names],
             pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=self.cwd, env=env, start_new_session=True)
         child.close()
@@ -424,4 +426,4 @@ if __name__ == "__main__":
     # crosscheck.boundary.Outcome, not __main__.Outcome
     from crosscheck import boundary as _module
 
-    _module._serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    _module._serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), *sys.argv[5:6])
