@@ -171,3 +171,32 @@ def test_check_layers_under_the_ci_profile_passes_the_correct_modules(name, conv
     cases = [r for r in records if r["kind"] == "case"]
     assert len(cases) >= 150 * 2 * len(ops.of(convention)) and all(r["verdict"] == "pass" for r in cases)
     assert {r["case"]["op"] for r in cases} == set(ops.of(convention))
+
+
+_FLOAT64_AFFINE = '''
+import numpy as np
+{supports}
+
+def affine_forward(x, w, b):
+    out = np.zeros((x.shape[0], w.shape[1]))  # float64, whatever x is: the course's data is float64
+    out[:] = x.reshape(x.shape[0], -1) @ w + b
+    return out, (x, w)
+
+
+def affine_backward(dout, cache):
+    x, w = cache
+    return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+'''
+
+
+def test_a_module_written_for_float64_alone_says_so_and_its_float32_checks_are_listed_not_checked(tmp_path):
+    plain, declared = tmp_path / "plain.py", tmp_path / "declared.py"
+    plain.write_text(_FLOAT64_AFFINE.format(supports=""))
+    declared.write_text(_FLOAT64_AFFINE.format(supports='supports = {"dtypes": ["float64"]}'))
+    args = ("--convention", "cs231n", "--profile", "smoke", "--oracles", "torch,fd", "--", "-k", "affine")
+    undeclared = _run("check", "--layers", str(plain), *args)
+    assert undeclared.returncode == 1 and "dtype float64 != expected float32" in undeclared.stdout
+    done = _run("check", "--layers", str(declared), *args)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "not checked: the module's supports['dtypes'] is ['float64']" in done.stdout
+    assert "1 passed, 1 skipped" in done.stdout
