@@ -43,6 +43,10 @@ TOOLTIP_MAX_ENTRIES = 1024
 tooltip names the entry only (the page stays small)."""
 EXAMPLES = 3
 """Failing cases a diagnosis links to."""
+MAX_DIAGNOSED = 100
+"""Failing records of one SUT the report's diagnosis reasons over (the first in the results files; every
+passing one contrasts): diagnose rebuilds each failing case to read its relation, a few milliseconds a case.
+``python -m crosscheck diagnose`` reads them all."""
 MAX_HEATMAP_TENSORS = 4
 """Diverging tensors drawn as heatmaps per failing case: the first one and the next three in backward order."""
 MAX_TABLE_ROWS = 10_000
@@ -120,23 +124,28 @@ def _diagnosis(results: Results, groups: list[FailureGroup], anchors: dict) -> l
 
     by_sut: dict[str, list[dict]] = {}
     first_env: dict[tuple[str, str], str] = {}
+    failing: dict[str, int] = {}
     for c in results.cases:
         if first_env.setdefault((c.sut, c.key), c.env) != c.env:
             continue  # the same case in another environment: counted once, as diagnose counts one file
         if c.verdict == "fail":  # diagnose reads the kept tensors of a failing record
+            failing[c.sut] = failing.get(c.sut, 0) + 1
+            if failing[c.sut] > MAX_DIAGNOSED:
+                continue
             record = results.without_comparisons(c)
         else:
             record = {"kind": "case", "case": c.case, "verdict": c.verdict, "phase": c.phase, "sut": c.sut}
         by_sut.setdefault(c.sut, []).append(record)
     out = []
     for sut in sorted(by_sut):
-        failing = [g for g in groups if g.case.sut == sut]
-        if not failing:
+        groups_of = [g for g in groups if g.case.sut == sut]
+        if not groups_of:
             continue
         findings = diagnose.diagnose(by_sut[sut], replay_catalogue=True)
-        examples = [(anchors[g.ident], g.case) for g in failing if g.ident in anchors][:EXAMPLES]
-        out.append({"sut": sut, "findings": findings, "examples": examples, "failing": len(failing),
-                    "fails": sum(1 for r in by_sut[sut] if r.get("verdict") == "fail")})
+        examples = [(anchors[g.ident], g.case) for g in groups_of if g.ident in anchors][:EXAMPLES]
+        out.append({"sut": sut, "findings": findings, "examples": examples, "failing": len(groups_of),
+                    "records": failing.get(sut, 0), "capped": failing.get(sut, 0) > MAX_DIAGNOSED,
+                    "max": MAX_DIAGNOSED})
     return out
 
 
@@ -173,10 +182,15 @@ def _jinja() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(g3=g3, idx=idx, at=at, compact=compact, describe=describe)
-    env.tests.update(shown_verdict=lambda v, s: v in ("pass", "fail") or any(c["verdicts"][v] for c in s["cols"].values()),
+    env.tests.update(shown_verdict=_shown_verdict,
                      differs_values=lambda e: environments.differs(e, True),
                      differs_fields=lambda e: environments.differs(e, False))
     return env
+
+
+def _shown_verdict(verdict: str, s: dict) -> bool:
+    """The summary shows pass, fail and every verdict some case has; the rest are named in one line."""
+    return verdict in ("pass", "fail") or any(col["verdicts"][verdict] for col in s["cols"].values())
 
 
 # --- formatting (Jinja filters) -------------------------------------------------------------------

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from crosscheck import check, problems, sut
-from reports import data, environments
+from reports import data, environments, screenshot
 from reports.__main__ import main as reports_main
 from reports.build import build_report, render
 
@@ -42,8 +42,6 @@ CASES = [
 ]
 HOSTILE = "<script>alert(1)</script> \"quoted\" 'single' & $x$ </pre>"
 SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def line(record: dict) -> str:
@@ -525,33 +523,14 @@ def test_hostile_strings_are_escaped(results, tmp_path, sorted_keys):
     assert_offline(html)
 
 
-OVERFLOW = """
-var width = document.documentElement.clientWidth, out = [];
-Array.prototype.forEach.call(document.querySelectorAll("body *"), function (e) {
-  var r = e.getBoundingClientRect();
-  if (r.width && r.right > width + 0.5) { out.push(e.tagName + "." + e.className + " right " + r.right); }
-  if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== "visible") {
-    out.push(e.tagName + "." + e.className + " scrolls " + e.scrollWidth + " > " + e.clientWidth);
-  }
-});
-if (document.documentElement.scrollWidth > width) { out.push("page " + document.documentElement.scrollWidth); }
-return out;
-"""
-"""Every element that sticks out of the page, or that scrolls sideways inside it (its columns out of view)."""
 MORE_SIGMOID = [dict(sizes=[2, 2, 3], activations=["sigmoid", "identity"], loss="mse", layout="rows", dtype="float64",
                      reduction="mean", batch=3, seed=s) for s in (11, 12, 13)]
 
 
 @pytest.fixture
 def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the report extra)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in BROWSER_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000"]:
-        options.add_argument(flag)
-    options.binary_location = shutil.which("chromium")
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the report extra)")
+    driver = screenshot.browser(1400, 900, str(tmp_path / "profile"))
     try:
         yield driver
     finally:
@@ -562,9 +541,9 @@ def assert_fits(driver, name: str) -> None:
     """Nothing overflows the page width, with every card and every details block open too."""
     __tracebackhide__ = True
     assert driver.execute_script("return window.innerWidth") == 1400
-    assert driver.execute_script(OVERFLOW) == [], f"{name}: elements overflow the page at 1400 px"
+    assert driver.execute_script(screenshot.OVERFLOW) == [], f"{name}: elements overflow the page at 1400 px"
     driver.execute_script('document.querySelectorAll("details").forEach(function (d) { d.open = true; })')
-    assert driver.execute_script(OVERFLOW) == [], f"{name}: elements overflow the page at 1400 px, all open"
+    assert driver.execute_script(screenshot.OVERFLOW) == [], f"{name}: elements overflow the page at 1400 px, all open"
 
 
 @pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
