@@ -189,7 +189,7 @@ def test_the_diagnosis_leads_a_red_report(results, red_html, tmp_path):
     components = re.findall(r'<strong class="component">([^<]+)</strong>', box)
     assert components == [f.component for f in findings], "every finding, most telling first"
     assert f"{findings[0].cases_failing} failing of {findings[0].cases_total} generate-phase cases" in box
-    assert re.findall(r'<a href="#(failure-\d+)">', box) == ["failure-1", "failure-2"], "links to example cases"
+    assert re.findall(r'<a href="#(failure-\d+)"', box) == ["failure-1", "failure-2"], "links to example cases"
     green = tmp_path / "green.html"
     build_report([results["green"]], green)
     assert 'id="diagnosis"' not in green.read_text(), "nothing to diagnose in a green run"
