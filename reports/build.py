@@ -43,10 +43,12 @@ TOOLTIP_MAX_ENTRIES = 1024
 tooltip names the entry only (the page stays small)."""
 EXAMPLES = 3
 """Failing cases a diagnosis links to."""
+COUNTED_PHASES = (None, "generate", "explicit")
+"""The Hypothesis phases whose records ``crosscheck.diagnose`` counts (None: a record written before phases)."""
 MAX_DIAGNOSED = 100
-"""Failing records of one SUT the report's diagnosis reasons over (the first in the results files; every
-passing one contrasts): diagnose rebuilds each failing case to read its relation, a few milliseconds a case.
-``python -m crosscheck diagnose`` reads them all."""
+"""Failing records of one SUT (of the counted phases) the report's diagnosis reasons over (the first in
+the results files; every passing one contrasts): diagnose rebuilds each failing case to read its
+relation, a few milliseconds a case. ``python -m crosscheck diagnose`` reads them all."""
 MAX_HEATMAP_TENSORS = 4
 """Diverging tensors drawn as heatmaps per failing case: the first one and the next three in backward order."""
 MAX_TABLE_ROWS = 10_000
@@ -129,6 +131,8 @@ def _diagnosis(results: Results, groups: list[FailureGroup], anchors: dict) -> l
         if first_env.setdefault((c.sut, c.key), c.env) != c.env:
             continue  # the same case in another environment: counted once, as diagnose counts one file
         if c.verdict == "fail":  # diagnose reads the kept tensors of a failing record
+            if c.phase not in COUNTED_PHASES:
+                continue  # a shrink or a replay: diagnose leaves it out
             failing[c.sut] = failing.get(c.sut, 0) + 1
             if failing[c.sut] > MAX_DIAGNOSED:
                 continue

@@ -195,6 +195,18 @@ def test_the_diagnosis_leads_a_red_report(results, red_html, tmp_path):
     assert 'id="diagnosis"' not in green.read_text(), "nothing to diagnose in a green run"
 
 
+def test_the_report_diagnoses_at_most_its_cap_of_failing_records(results, tmp_path, monkeypatch):
+    from reports import build
+
+    monkeypatch.setattr(build, "MAX_DIAGNOSED", 1)
+    out = tmp_path / "capped.html"
+    build_report([results["red"]], out)
+    box = out.read_text()
+    box = box[box.index('<section id="diagnosis"'):box.index('<section id="summary">')]
+    assert "Reasoned over the first 1 of the 2 failing records of the generate phase" in box
+    assert re.search(r"1 failing of 3 generate-phase cases", box), "one failing record, and every passing one"
+
+
 def test_agreeing_oracles_share_a_column_and_a_heatmap(red_html):
     html = red_html.read_text()
     card = html[html.index('id="failure-1"'):html.index('id="failure-2"')]
