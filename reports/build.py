@@ -378,9 +378,10 @@ def _layers(case: dict, layer) -> list[dict]:
     return out
 
 
-def oracle_groups(oracles: list[str], pairs: list[dict]) -> list[list[str]]:
+def oracle_groups(oracles: list[str], pairs: list[dict], alone=()) -> list[list[str]]:
     """The oracles in groups that agree among themselves on every tensor (each oracle joins the first
-    group it agrees with member by member; a pair that was not compared does not agree)."""
+    group it agrees with member by member; a pair that was not compared does not agree). An oracle in
+    ``alone`` (one that answered probes only, whose cells say which entries it checked) keeps its own."""
     compared, disagree = set(), set()
     for x in pairs:
         a, _, b = compact(x.get("against")).partition("~")
@@ -390,6 +391,8 @@ def oracle_groups(oracles: list[str], pairs: list[dict]) -> list[list[str]]:
     groups: list[list[str]] = []
     for o in oracles:
         for g in groups:
+            if o in alone or g[0] in alone:
+                continue
             if all(frozenset((o, m)) in compared and frozenset((o, m)) not in disagree for m in g):
                 g.append(o)
                 break
@@ -422,7 +425,7 @@ def _failure(results: Results, group: FailureGroup, n: int) -> dict:
     oracles = sorted({compact(x.get("against")) for x in comparisons})
     by = {(compact(x.get("against")), compact(x.get("tensor"))): x for x in comparisons}
     tensors = sorted({t for _, t in by}, key=tensor_order)
-    groups = oracle_groups(oracles, pairs)
+    groups = oracle_groups(oracles, pairs, alone=_probed(record))
     kept = record.get("tensors") if isinstance(record.get("tensors"), dict) else {}
     rows = []
     for t in tensors:

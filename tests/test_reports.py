@@ -218,6 +218,21 @@ def test_agreeing_oracles_share_a_column_and_a_heatmap(red_html):
     assert "also the largest |error|" in card or "the largest |error| is elsewhere" in card
 
 
+def test_oracles_are_grouped_only_where_they_agree():
+    from reports.build import oracle_groups
+
+    def pairs(failing=()):
+        return [{"against": f"{a}~{b}", "tensor": t, "passed": (a, b) not in failing}
+                for a, b in (("torch", "jax"), ("torch", "fd"), ("jax", "fd")) for t in ("loss", "dZ1")]
+
+    oracles = ["fd", "jax", "torch"]
+    assert oracle_groups(oracles, pairs()) == [["fd", "jax", "torch"]]
+    assert oracle_groups(oracles, pairs({("torch", "fd"), ("jax", "fd")})) == [["fd"], ["jax", "torch"]]
+    assert oracle_groups(oracles, pairs({("torch", "jax")})) == [["fd", "jax"], ["torch"]]
+    assert oracle_groups(oracles, pairs(), alone=["fd"]) == [["fd"], ["jax", "torch"]], "probes keep their column"
+    assert oracle_groups(oracles, []) == [["fd"], ["jax"], ["torch"]], "no pair compared, no agreement known"
+
+
 def test_a_tensor_of_a_few_entries_gets_a_value_table(tmp_path):
     case = dict(sizes=[2, 1], activations=["sigmoid"], loss="sse", layout="rows", dtype="float64",
                 reduction="sum", batch=1, seed=5)
