@@ -457,7 +457,8 @@ def _failure(results: Results, group: FailureGroup, n: int) -> dict:
                                  and kept.get("oracle") == compact(x.get("against")) else None))
         small = bool(panels) and all(p["entries"] < SMALL_TENSOR for p in panels)
         heatmaps.append({"tensor": t, "lo": lo, "hi": hi, "panels": panels, "axes": _axes(t), "small": small,
-                         "ticks": figures.colour_ticks(lo, hi), "columns": columns and _axes(t) != ""})
+                         "ticks": figures.colour_ticks(lo, hi, (g3(lo), g3(hi))),
+                         "columns": columns and _axes(t) != ""})
     pair_rows = {}
     for x in pairs:
         p = pair_rows.setdefault(compact(x.get("against")), {"pair": compact(x.get("against")), "agree": True,

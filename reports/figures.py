@@ -143,20 +143,29 @@ def ticks(n: int, px: int, gap: int) -> list[tuple[int, float]]:
     return [(i, i * px + px / 2) for i in range(0, n, step)]
 
 
-def colour_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+COLOUR_BAR_PX = 240
+"""The colour bar's width in the page (report.css), which its tick labels must share."""
+
+
+def colour_ticks(lo: float, hi: float, ends: tuple[str, str] = ("", "")) -> list[tuple[float, str]]:
     """Ticks inside the log colour bar from ``lo`` to ``hi``: (percent from the left, label) at the powers
-    of ten between them, at most five (every second, third... decade when there are more)."""
+    of ten between them, at most four (every second, third... decade when there are more), leaving out
+    any whose label would touch another or the end labels ``ends`` (about 6 px a character)."""
     if not (0 < lo < hi) or not math.isfinite(hi):
         return []
     first, last = math.ceil(math.log10(lo)), math.floor(math.log10(hi))
-    decades = [e for e in range(first, last + 1)]
+    decades = list(range(first, last + 1))
     step = max(1, math.ceil(len(decades) / 4))
     span = math.log10(hi / lo)
+    left, right = 6 * len(ends[0]) + 6, COLOUR_BAR_PX - 6 * len(ends[1]) - 6
     out = []
     for e in decades[::step]:
-        pct = 100 * (e - math.log10(lo)) / span
-        if 18 < pct < 82:  # not on top of the end labels
-            out.append((round(pct, 2), _decade(10.0 ** e, None)))
+        label = _decade(10.0 ** e, None)
+        x = COLOUR_BAR_PX * (e - math.log10(lo)) / span
+        half = 3 * len(label)
+        if x - half >= left and x + half <= right:
+            out.append((round(100 * x / COLOUR_BAR_PX, 2), label))
+            left = x + half + 6
     return out
 
 
