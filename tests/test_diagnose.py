@@ -16,6 +16,8 @@ from crosscheck import strategies as cs
 from crosscheck.sut import Sut
 from mutants.catalogue import CATALOGUE, MUTANTS
 
+CATALOGUE_CASES = 30
+"""Cases drawn per catalogue bug: enough for every relation to show, few enough for CI."""
 EXPECTED = {  # every catalogue bug: (component, relation, components the evidence cannot tell from it)
     "sigmoid_prime_at_A": ("sigmoid", None, ()),
     "tanh_prime_from_Z": ("tanh", None, ()),
@@ -67,7 +69,7 @@ def records(sut, n=60, **reveals):
 @functools.cache
 def mutant_records(name: str) -> tuple:
     mutant = MUTANTS[name]
-    return tuple(records(Sut(mutant.spec, mutant.sut, None), **mutant.reveals))
+    return tuple(records(Sut(mutant.spec, mutant.sut, None), n=CATALOGUE_CASES, **mutant.reveals))
 
 
 def named(findings) -> set[str]:
