@@ -163,6 +163,9 @@ class _Rebuilt:
     A: list
     Z: list
     grads: dict
+    S: dict
+    """The error model's scales of every tensor (``tolerance.Bounds.S``)."""
+    problem: object
 
     def dZ(self, l: int) -> np.ndarray:
         return self.grads[f"dZ{l}"]
@@ -187,7 +190,7 @@ def _rebuild(record: dict) -> _Rebuilt | None:
         b = tolerance.bounds({**case, "layout": "rows"}, params, X, Y)
     except Exception:  # noqa: BLE001  (a record written elsewhere, or no oracle: no relation from it)
         return None
-    return _Rebuilt(case, list(b.A), list(b.Z), grads)
+    return _Rebuilt(case, list(b.A), list(b.Z), grads, b.S, problem)
 
 
 def _through(activation: str, Z: np.ndarray, dA: np.ndarray) -> np.ndarray:
@@ -377,31 +380,48 @@ def _answer(backprop, problem) -> dict:
                     problem.Y.copy())
 
 
+def _right_before(key: str, answer: dict, rebuilt: _Rebuilt) -> bool:
+    """Does a mutant's answer agree with the oracle on every tensor before ``key`` in backward order?"""
+    from crosscheck import contract, tolerance
+    from crosscheck.compare import compare
+
+    case = rebuilt.case
+    for before in ["loss", *contract.backward_order(case)]:
+        if before == key:
+            return True
+        if before not in answer or before not in rebuilt.grads:
+            continue
+        value = (np.asarray(float(answer["loss"])) if before == "loss"
+                 else contract.to_rows(case, {before: np.asarray(answer[before])})[before])
+        allowed = tolerance.allowed(rebuilt.S[before], case["dtype"], "float64")
+        if not compare(before, "oracle", value, rebuilt.grads[before], allowed).passed:
+            return False
+    return True
+
+
 def replay(failing: list[dict]) -> list[str] | None:
     """The catalogue bugs (``mutants.catalogue``) whose answers reproduce the SUT's first wrong tensor,
-    within the error model's allowance for two computations in the case's dtype, on every failing case
-    replayed; None when no failing record can be replayed (a sampled or op case, or no kept tensor)."""
-    from crosscheck import contract, problems, tolerance
+    within the error model's allowance for two computations in the case's dtype, and agree with the oracle
+    on every tensor before it (as the SUT did), on every failing case replayed; None when no failing record
+    can be replayed (a sampled or op case, or no kept tensor)."""
+    from crosscheck import contract, tolerance
     from crosscheck.compare import compare
     from mutants.catalogue import CATALOGUE
 
     built = []
     for r in failing:
-        case, kept = r["case"], r.get("tensors")
-        if not kept or "sample" in case or case.get("kind", "mlp") != "mlp" or len(built) == REPLAY_CASES:
+        kept = r.get("tensors")
+        if not kept or len(built) == REPLAY_CASES:
             continue
-        try:
-            problem = problems.build(case)
-        except Exception:  # noqa: BLE001  (a record written elsewhere: it cannot be replayed)
-            continue
-        built.append((kept, problem, tolerance.bounds({**case, "layout": "rows"}, *problem.rows64()).S,
-                      "state" in _broken(r)))
+        rebuilt = _rebuild(r)  # None: a sampled or op case, or a record written elsewhere
+        if rebuilt is not None:
+            built.append((kept, rebuilt, "state" in _broken(r)))
     if not built:
         return None
     matches = []
     for mutant in CATALOGUE:
-        for kept, problem, S, stateful in built:
-            key, case = kept["tensor"], problem.case
+        for kept, rebuilt, stateful in built:
+            key, case, problem, S = kept["tensor"], rebuilt.case, rebuilt.problem, rebuilt.S
             fresh = copy.deepcopy(mutant.sut)  # no state from another replay
             try:
                 answer = _answer(fresh, problem)
@@ -412,6 +432,8 @@ def replay(failing: list[dict]) -> list[str] | None:
                     continue
                 value = (np.asarray(float(answer["loss"])) if key == "loss"
                          else contract.to_rows(case, {key: answer[key]})[key])
+                if not _right_before(key, answer, rebuilt):
+                    break  # the SUT was right up to its first wrong tensor: a match must be too
             except Exception:  # noqa: BLE001  (a mutant that cannot answer this case does not match it)
                 break
             sut = np.asarray(kept["sut"], np.float64)
@@ -478,6 +500,7 @@ def diagnose(records: list[dict], replay_catalogue: bool = False) -> list[Findin
                 order.index(f.component) if f.component in order else len(order))
 
     keep = sorted(range(len(findings)), key=rank)
+    keep = [i for n, i in enumerate(keep) if findings[i].component not in {findings[j].component for j in keep[:n]}]
     findings, strong = [findings[i] for i in keep], [strong[i] for i in keep]
     named = (*activations.NAMES, *losses.NAMES)
     if len(findings) > 1 and rank(0)[:-1] == rank(1)[:-1] and (
