@@ -131,10 +131,9 @@ def _ratio(sut: np.ndarray, ref: np.ndarray, rel: float):
     return float(k) if (np.abs(sut[differ] - k * ref[differ]) <= rel * scale).all() else None
 
 
-def _negative_only(record: dict, sut: np.ndarray, ref: np.ndarray, rel: float) -> bool | None:
-    """Do the SUT and the oracle differ only where the layer's pre-activation is negative? (dZ only)"""
-    tensor = record.get("first_divergence") or ""
-    if _kind(tensor) != "dZ":
+def _pre_activation(record: dict, shape: tuple) -> np.ndarray | None:
+    """Z of the record's first diverging layer (rows layout, float64), rebuilt from its case (dZ only)."""
+    if _kind(record.get("first_divergence") or "") != "dZ":
         return None
     from crosscheck import activations, problems
 
@@ -144,14 +143,34 @@ def _negative_only(record: dict, sut: np.ndarray, ref: np.ndarray, rel: float) -
         return None
     params, X, _ = problem.rows64()
     A = X
-    layer = record["layer"]
-    for l in range(1, layer + 1):
+    for l in range(1, record["layer"] + 1):
         Z = A @ params[f"W{l}"] + params[f"b{l}"]
         A = activations.get(record["case"]["activations"][l - 1]).value(Z)
-    if Z.shape != sut.shape:
+    return Z if Z.shape == shape else None
+
+
+def _negative_only(record: dict, sut: np.ndarray, ref: np.ndarray, rel: float) -> bool | None:
+    """Do the SUT and the oracle differ only where the layer's pre-activation is negative? (dZ only)"""
+    Z = _pre_activation(record, sut.shape)
+    if Z is None:
         return None
     differ = _differ(sut, ref, rel)
     return bool(differ.any() and (Z[differ] < 0).all())
+
+
+SATURATED = 1e-3
+"""An entry is saturated where the activation's |g'(z)| is below this share of its largest value."""
+
+
+def _saturated_only(record: dict, sut: np.ndarray, ref: np.ndarray, rel: float) -> bool | None:
+    """Do the SUT and the oracle differ only where the layer's activation is saturated? (dZ, elementwise only)"""
+    Z = _pre_activation(record, sut.shape)
+    act = activations.get(record["case"]["activations"][record["layer"] - 1]) if Z is not None else None
+    if act is None or not act.elementwise or act.d1 is None:
+        return None
+    peak = float(np.max(act.d1(np.linspace(-40.0, 40.0, 8001))))
+    differ = _differ(sut, ref, rel)
+    return bool(differ.any() and (act.d1(Z[differ]) <= SATURATED * peak).all())
 
 
 @dataclass
@@ -332,7 +351,7 @@ def _how(failing: list[dict]) -> str | None:
     kept = [r for r in failing if r.get("tensors")]
     if not kept:
         return None
-    ratios, negative = [], []
+    ratios, negative, saturated = [], [], []
     transposed = [True for r, a in zip(failing, agree, strict=True) if not r.get("tensors") and a == "transposed"]
     rels = []
     for r in kept:
@@ -347,6 +366,7 @@ def _how(failing: list[dict]) -> str | None:
         transposed.append(sut.ndim == 2 and sut.shape == sut.T.shape and _differ(sut, ref, rel).any()
                           and not _differ(sut, ref.T, rel).any())
         negative.append(_negative_only(r, sut, ref, rel))
+        saturated.append(_saturated_only(r, sut, ref, rel))
     if transposed and all(transposed):
         return "transpose"
     rel = max(rels)
@@ -368,6 +388,8 @@ def _how(failing: list[dict]) -> str | None:
         return derived
     if negative and all(n for n in negative):
         return "only where z < 0"
+    if saturated and all(n for n in saturated):
+        return "only where saturated"
     return None
 
 
@@ -572,6 +594,7 @@ def _sentence(component: str, kind: str, relation: str | None, n: int) -> str:
            "ratio K": "the oracle's times the output width K",
            "ratio 1/K": "the oracle's divided by the output width K",
            "only where z < 0": "the oracle's except where z < 0",
+           "only where saturated": "the oracle's except where the activation saturates (g' near 0)",
            "first example only": "the first example's alone, not a sum over the examples",
            "last example left out": "a sum over the examples that leaves the last one out",
            "sum over the wrong axis": "dZ summed over the wrong axis (the units, not the examples)",

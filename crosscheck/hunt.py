@@ -238,7 +238,7 @@ def parse_budget(text: str) -> float:
 
 def render(report: Hunt) -> str:
     lines = [f"hunt: {report.cases} cases checked in {report.seconds:.0f} s, {report.failing} failing; "
-             f"{len(report.signatures)} distinct signature(s), each shrunk in {report.shrink_seconds:.0f} s in all"]
+             f"{len(report.signatures)} distinct signature(s), shrunk and diagnosed in {report.shrink_seconds:.0f} s"]
     if not report.cases:
         lines.append("no case was checked: nothing was verified")
     for i, s in enumerate(report.signatures, 1):

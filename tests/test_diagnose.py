@@ -173,3 +173,19 @@ def test_a_bug_outside_the_catalogue_is_said_to_be_unknown():
     findings = diagnose.diagnose(records(Sut("ten_times", ten_times, None), **mutant.reveals), replay_catalogue=True)
     assert findings[0].component == "leaky_relu" and findings[0].relation == "ratio 10"
     assert findings[0].matches == [] and "no bug of the catalogue reproduces it" in findings[0].summary
+
+
+def test_a_bug_confined_to_saturated_entries_is_said_to_be():
+    from mutants.base import Backprop
+
+    class Clipped(Backprop):  # sigmoid' from A clipped to [1e-4, 1 - 1e-4]: right until the unit saturates
+        def act_prime(self, name, Z, A):
+            if name == "sigmoid":
+                A = np.clip(A, 1e-4, 1 - 1e-4)
+            return Backprop.act_prime(self, name, Z, A)
+
+    found = records(Sut("clipped", Clipped(), None), n=40, supports={"activations": ["sigmoid", "identity"]},
+                    scales=("large",), dtypes=("float64",))
+    assert any(r["verdict"] == "pass" for r in found)  # unsaturated cases come out right
+    findings = diagnose.diagnose(found)
+    assert findings[0].component == "sigmoid" and findings[0].relation == "only where saturated", findings[0]
