@@ -14,8 +14,11 @@ first, each with its evidence:
 * **how**: a relation between the SUT's and the oracle's first diverging tensor that holds in
   every failing case where it can be read (each failing record keeps both tensors in full
   precision, ``check.TENSOR_MAX_ENTRIES``): a constant ratio (×10, ×2, −1), a ratio equal to the
-  batch size m or to 1/m, a transpose, or a difference confined to the entries whose
-  pre-activation is negative (read from the case, rebuilt from its seed).
+  batch size m or to 1/m, a transpose, an offset per example, a rounding to a narrower dtype, or a
+  value equal to another tensor of the case (``DERIVED``: db equal to the first example's dZ, a sum
+  over the wrong axis, dA through dW, ...), or a difference confined to the entries whose
+  pre-activation is negative or whose activation saturates (the case rebuilt from its seed and run
+  through an oracle).
 
 A finding names candidates, not certainties: where two components are equally consistent with the
 evidence it says so, and where no relation holds it says none.
@@ -24,6 +27,7 @@ evidence it says so, and where no relation holds it says none.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from collections import Counter
@@ -50,7 +54,8 @@ def _close(dtype: str) -> float:
 @dataclass
 class Finding:
     component: str
-    """An activation or loss name, or one of reduction, bias, weights, layout, dtype, examples, state, shape."""
+    """An activation or loss name, or one of reduction, bias, weights, layout, dtype, examples, state, shape,
+    depth."""
     tensor: str
     """The kind of the first diverging tensor the failures share: dZ, dW, db, dA0, loss (or 'mixed')."""
     layers: list[int] = field(default_factory=list)
@@ -135,18 +140,9 @@ def _pre_activation(record: dict, shape: tuple) -> np.ndarray | None:
     """Z of the record's first diverging layer (rows layout, float64), rebuilt from its case (dZ only)."""
     if _kind(record.get("first_divergence") or "") != "dZ":
         return None
-    from crosscheck import activations, problems
-
-    try:
-        problem = problems.build(record["case"])
-    except Exception:  # noqa: BLE001  (a record from elsewhere: no relation then)
-        return None
-    params, X, _ = problem.rows64()
-    A = X
-    for l in range(1, record["layer"] + 1):
-        Z = A @ params[f"W{l}"] + params[f"b{l}"]
-        A = activations.get(record["case"]["activations"][l - 1]).value(Z)
-    return Z if Z.shape == shape else None
+    rebuilt = _rebuild(record)
+    Z = rebuilt.Z[record["layer"]] if rebuilt is not None else None
+    return Z if Z is not None and Z.shape == shape else None
 
 
 def _negative_only(record: dict, sut: np.ndarray, ref: np.ndarray, rel: float) -> bool | None:
@@ -175,41 +171,54 @@ def _saturated_only(record: dict, sut: np.ndarray, ref: np.ndarray, rel: float) 
 
 @dataclass
 class _Rebuilt:
-    """A failing case rebuilt from its JSON (the seed makes its arrays exact): the forward pass and one
-    oracle's full answer, rows layout, float64."""
+    """A failing case rebuilt from its JSON (the seed makes its arrays exact): the forward pass, the error
+    model's scales and, when first asked for, one oracle's full answer; rows layout, float64."""
 
     case: dict
+    problem: object
     A: list
     Z: list
-    grads: dict
     S: dict
     """The error model's scales of every tensor (``tolerance.Bounds.S``)."""
-    problem: object
+    oracle: str
+
+    @functools.cached_property
+    def grads(self) -> dict:
+        from oracles import ORACLES
+
+        try:
+            answer = ORACLES[self.oracle].gradients(self.case, *self.problem.rows64())
+        except Exception:  # noqa: BLE001  (an oracle that raises here gives no relation)
+            return {}
+        return {k: np.asarray(v, np.float64) for k, v in answer.items()}
 
     def dZ(self, l: int) -> np.ndarray:
         return self.grads[f"dZ{l}"]
 
 
 def _rebuild(record: dict) -> _Rebuilt | None:
-    """The case of a record, rebuilt, with the answer of the oracle it kept (or the first that can run)."""
-    from crosscheck import problems, tolerance
-    from oracles import ORACLES
-
+    """The case of a record, rebuilt, with the oracle it kept (or the first that can run; JAX last, as each new
+    shape costs it a compile); None for a sampled or op case, or one that cannot be rebuilt."""
     case = record["case"]
     if "sample" in case or case.get("kind", "mlp") != "mlp":
         return None
-    kept = (record.get("tensors") or {}).get("oracle")
-    names = [kept] if kept in ORACLES else []
-    names += [n for n in ORACLES if n not in names]
+    return _rebuilt(json.dumps(case, sort_keys=True), (record.get("tensors") or {}).get("oracle"))
+
+
+@functools.lru_cache(maxsize=64)
+def _rebuilt(case_json: str, kept: str | None) -> _Rebuilt | None:
+    from crosscheck import problems, tolerance
+    from oracles import ORACLES
+
+    case = json.loads(case_json)
+    name = next((n for n in sorted(ORACLES, key=lambda n: (n == "jax", n != kept)) if ORACLES[n].available()[0]),
+                None)
     try:
         problem = problems.build(case)
-        params, X, Y = problem.rows64()
-        name = next(n for n in names if ORACLES[n].available()[0])
-        grads = {k: np.asarray(v, np.float64) for k, v in ORACLES[name].gradients(case, params, X, Y).items()}
-        b = tolerance.bounds({**case, "layout": "rows"}, params, X, Y)
-    except Exception:  # noqa: BLE001  (a record written elsewhere, or no oracle: no relation from it)
+        b = tolerance.bounds({**case, "layout": "rows"}, *problem.rows64())
+    except Exception:  # noqa: BLE001  (a record written elsewhere: no relation from it)
         return None
-    return _Rebuilt(case, list(b.A), list(b.Z), grads, b.S, problem)
+    return None if name is None else _Rebuilt(case, problem, list(b.A), list(b.Z), b.S, name)
 
 
 def _through(activation: str, Z: np.ndarray, dA: np.ndarray) -> np.ndarray:
@@ -408,6 +417,8 @@ def _right_before(key: str, answer: dict, rebuilt: _Rebuilt) -> bool:
     from crosscheck.compare import compare
 
     case = rebuilt.case
+    if not rebuilt.grads:
+        return False
     for before in ["loss", *contract.backward_order(case)]:
         if before == key:
             return True
