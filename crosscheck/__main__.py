@@ -94,6 +94,8 @@ def main(argv=None) -> int:
                      help="how the SUT's code is written (docs/conventions.md)")
     hnt.add_argument("--isolation", default="process", choices=sut.ISOLATION,
                      help="run the SUT in a child process (default) or in this one")
+    hnt.add_argument("--max-cases", type=int, default=None, help="stop the search after this many cases")
+    hnt.add_argument("--seed", type=int, default=None, help="draw the same cases on every run")
     hnt.add_argument("--json", action="store_true", help="print the signatures as JSON")
     hnt.add_argument("--results", help="write one JSON record per case checked (generate and shrink phases)")
     hnt.add_argument("--no-replay", action="store_true", help="do not replay the mutant catalogue in the diagnoses")
@@ -221,6 +223,8 @@ def _hunt(parser, args) -> int:
         budget = hunt.parse_budget(args.budget)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.max_cases is not None and args.max_cases < 1:
+        parser.error(f"--max-cases must be at least 1, got {args.max_cases}")
     names = [n.strip() for n in args.oracles.split(",") if n.strip()]
     unknown = [n for n in names if n not in ORACLES]
     if unknown or not names:
@@ -240,7 +244,8 @@ def _hunt(parser, args) -> int:
     started = time.time()
     write({"kind": results.START, "sut": loaded.spec, "command": "hunt", "started": started, "pid": os.getpid()})
     try:
-        report = hunt.hunt(loaded, budget, names, on_record=write, replay_catalogue=not args.no_replay)
+        report = hunt.hunt(loaded, budget, names, max_cases=args.max_cases, seed=args.seed, on_record=write,
+                           replay_catalogue=not args.no_replay)
     finally:
         loaded.close()
     status = 1 if report.signatures or not report.cases else 0

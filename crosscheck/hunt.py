@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from hypothesis import HealthCheck, Phase, find, given, seed, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import seed as seeded
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 
 from crosscheck import check, contract, diagnose, problems, strategies
@@ -117,11 +118,12 @@ def _size(case: dict) -> tuple:
     return (sum(case["sizes"]), len(case["sizes"]), case.get("batch", 1))
 
 
-def hunt(sut: Sut, budget: float, oracle_names=None, *, max_cases: int | None = None, derandomize: bool = False,
+def hunt(sut: Sut, budget: float, oracle_names=None, *, max_cases: int | None = None, seed: int | None = None,
          on_record: Callable[[dict], None] | None = None, replay_catalogue: bool = True) -> Hunt:
     """Check generated cases against ``sut`` for ``budget`` seconds (or ``max_cases`` cases), group the failures
-    by signature, shrink each and diagnose each. ``on_record`` receives every case record (``phase`` generate
-    or shrink, with its ``signatures``), e.g. to write a results file."""
+    by signature, shrink each and diagnose each. With ``seed`` the cases drawn are the same on every run (the
+    time a SUT takes can still change how many fit the budget). ``on_record`` receives every case record
+    (``phase`` generate or shrink, with its ``signatures``), e.g. to write a results file."""
     start = time.monotonic()
     search_end = start + budget * (1 - SHRINK_SHARE)
     report = Hunt(sut.spec)
@@ -155,8 +157,8 @@ def hunt(sut: Sut, budget: float, oracle_names=None, *, max_cases: int | None = 
         run = given(strategy)(observe)
         run = settings(max_examples=CHUNK, phases=[Phase.generate], database=None, deadline=None,
                        suppress_health_check=list(HealthCheck))(run)
-        if derandomize:
-            run = seed(chunk)(run)
+        if seed is not None:
+            run = seeded(seed + chunk)(run)
         run()
         chunk += 1
     report.seconds = time.monotonic() - start
@@ -165,7 +167,7 @@ def hunt(sut: Sut, budget: float, oracle_names=None, *, max_cases: int | None = 
     share = max(budget * SHRINK_SHARE, 1.0) / max(len(found), 1)
     passing = [r for r in records if r["verdict"] == "pass"]
     for s in found.values():
-        case = _shrink(sut, oracle_names, s, time.monotonic() + share, derandomize, record)
+        case = _shrink(sut, oracle_names, s, time.monotonic() + share, seed is not None, record)
         if case is not None and _size(case) <= _size(s.minimal):
             s.minimal, s.shrunk = case, True
         mine = [r for r in records if s.signature in r["signatures"]]
