@@ -14,6 +14,7 @@ import reference_impl
 from crosscheck import check, diagnose
 from crosscheck import strategies as cs
 from crosscheck.sut import Sut
+from mutants.base import Backprop
 from mutants.catalogue import CATALOGUE, MUTANTS
 
 CATALOGUE_CASES = 30
@@ -176,8 +177,6 @@ def test_a_bug_outside_the_catalogue_is_said_to_be_unknown():
 
 
 def test_a_bug_confined_to_saturated_entries_is_said_to_be():
-    from mutants.base import Backprop
-
     class Clipped(Backprop):  # sigmoid' from A clipped to [1e-4, 1 - 1e-4]: right until the unit saturates
         def act_prime(self, name, Z, A):
             if name == "sigmoid":
@@ -189,3 +188,27 @@ def test_a_bug_confined_to_saturated_entries_is_said_to_be():
     assert any(r["verdict"] == "pass" for r in found)  # unsaturated cases come out right
     findings = diagnose.diagnose(found)
     assert findings[0].component == "sigmoid" and findings[0].relation == "only where saturated", findings[0]
+
+
+class _FirstExampleDW(Backprop):
+    """dW from the first example alone: its outer product A_prev[0]^T dZ[0]."""
+
+    def weight_grad(self, rows, A_prev, dZ):
+        return A_prev[:1].T @ dZ[:1] if rows else dZ[:, :1] @ A_prev[:, :1].T
+
+
+class _DbFromAbove(Backprop):
+    """Every layer's db but the output's replaced by the db of the layer above (an index off by one)."""
+
+    def finish(self, case, grads):
+        L = len(case["activations"])
+        return {**grads, **{f"db{l}": grads[f"db{l + 1}"] for l in range(1, L)}}
+
+
+@pytest.mark.parametrize("sut, reveals, expected", [
+    (_FirstExampleDW(), {"min_batch": 2}, ("weights", "first example only")),
+    (_DbFromAbove(), {"supports": {"sizes": [[3, 3, 3, 3]]}}, ("bias", "another layer's tensor")),
+])
+def test_a_tensor_equal_to_another_tensor_of_the_case_is_named(sut, reveals, expected):
+    findings = diagnose.diagnose(records(Sut(type(sut).__name__, sut, None), n=30, **reveals))
+    assert (findings[0].component, findings[0].relation) == expected, [(f.component, f.relation) for f in findings]
