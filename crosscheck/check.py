@@ -387,8 +387,8 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     _judge(result, answers, problems, ["answer", "loss"] + order,
            lambda first: contract.layer_of(first) if first not in (None, "answer", "loss") else None)
     if result.verdict == "fail" and answers and result.first_divergence not in (None, "answer"):
-        result.tensors = _kept(result.first_divergence, {**_misshapen(case, raw), **sut_rows}, answers,
-                               result.comparisons)
+        result.tensors = _kept(result.first_divergence, {**_misshapen(case, raw, result.first_divergence),
+                                                         **sut_rows}, answers, result.comparisons)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -424,12 +424,10 @@ def _say_values(problems: list, salvaged: dict, comparisons: list[Comparison]) -
     """Each salvaged tensor's problem, followed by what its values say."""
     out = []
     for key, text in problems:
-        if key in salvaged and text.startswith(f"{key} has"):
-            mine = [c for c in comparisons if c.tensor == key]
+        mine = [c for c in comparisons if c.tensor == key]
+        if key in salvaged and text.startswith(f"{key} has") and mine:
             bad = [c for c in mine if not c.passed]
-            if not mine:
-                pass
-            elif not bad:
+            if not bad:
                 text += f"; {salvaged[key][1]}, its values agree with every oracle"
             else:
                 worst = max(bad, key=lambda c: c.margin)
@@ -439,17 +437,14 @@ def _say_values(problems: list, salvaged: dict, comparisons: list[Comparison]) -
     return out
 
 
-def _misshapen(case: dict, raw) -> dict[str, np.ndarray]:
-    """The SUT's real-valued tensors whatever their shape (rows layout, float64): a failing case keeps the
-    first diverging one even when its shape could not be compared (``_kept``), for ``crosscheck.diagnose``."""
-    if not isinstance(raw, dict):
+def _misshapen(case: dict, raw, key: str) -> dict[str, np.ndarray]:
+    """The SUT's real-valued ``key`` whatever its shape (rows layout, float64): a failing case keeps its first
+    diverging tensor even when its shape could not be compared (``_kept``), for ``crosscheck.diagnose``."""
+    value = raw.get(key) if isinstance(raw, dict) and key != "loss" else None
+    if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.number) and not np.iscomplexobj(value)
+            and value.ndim <= 2):
         return {}
-    out = {}
-    for key, value in raw.items():
-        if (key != "loss" and isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.number)
-                and not np.iscomplexobj(value) and value.ndim <= 2):
-            out[key] = contract.to_rows(case, {key: value})[key].astype(np.float64)
-    return out
+    return {key: contract.to_rows(case, {key: value})[key].astype(np.float64)}
 
 
 def _judge(result: CaseResult, answers: dict, problems: list, order: list, layer_of) -> None:
