@@ -514,6 +514,10 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
         result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
                                 for k, v in ans.items()} for name, ans in answers.items()}
     _judge(result, answers, problems, ["answer", *order], lambda first: None)
+    wider = sorted({c.tensor for c in result.comparisons if (c.problem or "").startswith("dtype float64")})
+    if wider and case["dtype"] == "float32":  # the courses' layers allocate float64 (np.zeros) on purpose
+        result.problems.append(f"{', '.join(wider)} came back float64 from a float32 case: a module written for "
+                               "float64 alone declares supports = {'dtypes': ['float64']} (docs/layers.md)")
     if result.verdict == "fail" and answers and result.first_divergence not in (None, "answer"):
         result.tensors = _kept(result.first_divergence, usable, answers, result.comparisons)
     result.seconds = time.perf_counter() - start
