@@ -1,0 +1,285 @@
+"""What a checked case costs beyond the limit (the SUT called twice and the three oracles), from one run.
+
+    OMP_NUM_THREADS=1 python benchmarks/overhead.py [--cases 400] [--rounds 4] [--profile check|pytest]
+    OMP_NUM_THREADS=1 python benchmarks/overhead.py --soak 60000 [--workers 2]
+
+One process, one thread. Each round runs the shipped cross-check test of the default strategy
+(``crosscheck/suite.py::test_gradients_agree_with_oracles``, its four dtype/layout tests) with
+``pytest.main`` in this process under the thorough profile (cut to ``--cases / --rounds`` cases a round,
+isolation on, a results file written), then times, case by case and interleaved so that both meet the same
+machine load, on exactly the cases that round checked:
+
+* the limit: ``reference_impl.backprop`` twice and the torch, JAX and finite-difference oracles, in
+  process, on arrays prepared beforehand;
+* ``check()`` with the SUT in its child process (the default) and in process: their difference is the
+  isolation overhead;
+* the pytest path per case: the time between the first and the last case record of the round over the
+  cases between them, so that start-up (imports, the SUT's process, JAX's compilation) is left out and
+  Hypothesis, the problem build, the check, the record and pytest's own work per test are in.
+
+It also times two no-op ``@given`` tests on the same strategy (Hypothesis drawing the case alone, and
+drawing it with its arrays built), the floor under the pytest path. ``--profile`` prints where
+``check()`` or the pytest path spends its time (cProfile, cumulative).
+
+``--soak N`` instead runs the thorough soak (``-m crosscheck``, N cases in all over the six generated
+tests, ``--workers`` xdist workers) and prints, for each worker, its peak resident memory after its first
+10,000 cases and at its end, and the size of the results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from crosscheck import check as _check  # noqa: E402
+from crosscheck import contract, problems  # noqa: E402
+from crosscheck import strategies as cs  # noqa: E402
+from crosscheck import sut as _sut  # noqa: E402
+from oracles import ORACLES  # noqa: E402
+
+TEST = "crosscheck/suite.py::test_gradients_agree_with_oracles"
+PROFILE = "overhead"
+SOAK_MARK = 10_000
+
+
+class Timestamps:
+    """A pytest plugin: the time each case record was written, and the case it was for."""
+
+    def __init__(self):
+        self.records: list[tuple[float, dict, str]] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config):
+        session = config._crosscheck
+        record = session.record
+
+        def timed(result, nodeid, phase):
+            record(result, nodeid, phase)
+            self.records.append((time.perf_counter(), result.case, phase))
+
+        session.record = timed
+
+
+def run_pytest(per_test: int, seed: int, results: Path, profiler: cProfile.Profile | None) -> Timestamps:
+    settings.register_profile(PROFILE, parent=settings.get_profile("thorough"), max_examples=per_test)
+    stamps = Timestamps()
+    args = [str(ROOT / TEST), "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--hypothesis-profile", PROFILE,
+            f"--hypothesis-seed={seed}", "--results", str(results), "-o", "addopts=", "--rootdir", str(ROOT)]
+    out = io.StringIO()
+    stdout, sys.stdout = sys.stdout, out
+    try:
+        if profiler:
+            profiler.enable()
+        code = pytest.main(args, plugins=[stamps])
+    finally:
+        if profiler:
+            profiler.disable()
+        sys.stdout = stdout
+    if code != 0:
+        print(out.getvalue()[-3000:])
+        raise SystemExit(f"pytest exited {code}")
+    return stamps
+
+
+def limit_once(problem, backprop, rows) -> float:
+    """The SUT twice and the three oracles, in process: the least a full check can cost."""
+    case, params, X, Y = problem.case, problem.params, problem.X, problem.Y
+    start = time.perf_counter()
+    backprop(case, params, X, Y)
+    backprop(case, params, X, Y)
+    for oracle in ORACLES.values():
+        oracle.gradients(case, *rows)
+    return time.perf_counter() - start
+
+
+def noop_given(strategy, n: int) -> float:
+    """Seconds per example of a @given test that does nothing with what it draws (the thorough profile's settings)."""
+    calls = []
+
+    @settings(settings.get_profile("thorough"), max_examples=n, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def test(data):
+        data.draw(strategy, label="problem")
+        calls.append(1)
+
+    start = time.perf_counter()
+    test()
+    return (time.perf_counter() - start) / len(calls)
+
+
+def per_core_line(name: str, seconds: float, limit: float) -> str:
+    return f"| {name} | {seconds * 1e3:.3f} ms | {seconds / limit:.2f}x | {1 / seconds:.0f} |"
+
+
+def overhead(args) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    isolated, here = _sut.load(), _sut.load(isolation="none")
+    backprop = here.backprop
+    warm = problems.build({"contract_version": contract.CONTRACT_VERSION, "sizes": [3, 4, 2],
+                           "activations": ["tanh", "softmax"], "loss": "cross_entropy", "layout": "rows",
+                           "dtype": "float64", "reduction": "mean", "batch": 5, "seed": 0, "scale": "unit"})
+    _check.check(warm, isolated)  # JAX's compilation and the SUT's process: start-up, left out
+    per_test = max(1, args.cases // args.rounds // 4)
+    profiler = cProfile.Profile() if args.profile else None
+    t = {"limit": [], "check": [], "check_here": [], "pytest": [], "pytest_cases": 0}
+    load = [os.getloadavg()[0]]
+    results_bytes = []
+    for r in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            results = Path(tmp) / "results.jsonl"
+            stamps = run_pytest(per_test, r, results, profiler if args.profile == "pytest" else None)
+            results_bytes += [len(line) for line in results.read_bytes().splitlines()
+                              if b'"kind": "case"' in line]
+        times = [s for s, _, _ in stamps.records]
+        t["pytest"].append(times[-1] - times[0])
+        t["pytest_cases"] += len(times) - 1
+        for _, case, _phase in stamps.records:
+            p = problems.build(case)
+            rows = p.rows64()
+            t["limit"].append(limit_once(p, backprop, rows))
+            start = time.perf_counter()
+            if args.profile == "check":
+                profiler.enable()
+            verdict = _check.check(p, isolated).verdict
+            if args.profile == "check":
+                profiler.disable()
+            t["check"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            _check.check(p, here)
+            t["check_here"].append(time.perf_counter() - start)
+            assert verdict == "pass", (verdict, case)
+        load.append(os.getloadavg()[0])
+    n = len(t["limit"])
+    noop_cases = noop_given(cs.cases(), n)
+    noop_problems = noop_given(cs.problems(), n)
+    isolated.close()
+
+    limit = float(np.mean(t["limit"]))
+    check_ = float(np.mean(t["check"]))
+    here_ = float(np.mean(t["check_here"]))
+    pytest_ = sum(t["pytest"]) / t["pytest_cases"]
+    print(f"{n} cases of the default strategy ({args.rounds} rounds of {TEST}, thorough profile, "
+          f"{per_test} cases per dtype/layout test), one process, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
+          f"load average {', '.join(f'{x:.2f}' for x in load)} (start, after each round)")
+    print("| per case | mean | × the limit | cases per second per core |")
+    print("|---|---|---|---|")
+    print(per_core_line("the limit: the SUT twice and the three oracles, in process", limit, limit))
+    print(per_core_line("`check()`, SUT in its child process (the default)", check_, limit))
+    print(per_core_line("`check()`, SUT in process (`--isolation=none`)", here_, limit))
+    print(per_core_line("pytest, thorough profile, start-up excluded (isolation on)", pytest_, limit))
+    print(per_core_line("no-op `@given`: Hypothesis drawing the case", noop_cases, limit))
+    print(per_core_line("no-op `@given`: drawing the case and building its arrays", noop_problems, limit))
+    print(f"isolation overhead per case (check() in its child process - in process): {(check_ - here_) * 1e3:.3f} ms")
+    print(f"check() / limit: {check_ / limit:.2f}   pytest / limit: {pytest_ / limit:.2f}   "
+          f"(goals: <= 1.5 and <= 2)")
+    print(f"case records: median {np.median(results_bytes):.0f} bytes, max {max(results_bytes)} bytes")
+    if profiler:
+        s = io.StringIO()
+        pstats.Stats(profiler, stream=s).sort_stats("cumulative").print_stats(45)
+        print(s.getvalue())
+
+
+class SoakMemory:
+    """A pytest plugin, in each xdist worker: its peak resident memory after its first 10,000 cases and at its end."""
+
+    def __init__(self, out: Path):
+        self.out, self.n, self.marks = out, 0, {}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config):
+        session = config._crosscheck
+        record = session.record
+
+        def counted(result, nodeid, phase):
+            record(result, nodeid, phase)
+            self.n += 1
+            if self.n == SOAK_MARK:
+                self.marks["first"] = _peak_mib()
+
+        session.record = counted
+
+    def pytest_sessionfinish(self, session):
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self.marks.update(cases=self.n, end=_peak_mib())
+        (self.out / f"{worker}.json").write_text(json.dumps(self.marks))
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def soak(args) -> None:
+    """The thorough soak in a pytest subprocess with xdist; each worker reports its peak memory."""
+    import subprocess
+
+    per_test = args.soak // 6  # four tests of the default strategy, two of sampled wide networks
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        plugin = tmp / "soak_memory.py"
+        plugin.write_text(
+            "import sys, os\n"
+            f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+            "from overhead import SoakMemory\n"
+            "from pathlib import Path\n"
+            "from hypothesis import settings\n"
+            f"settings.register_profile({PROFILE!r}, parent=settings.get_profile('thorough'),"
+            f" max_examples={per_test})\n"
+            "def pytest_configure(config):\n"
+            f"    config.pluginmanager.register(SoakMemory(Path({str(tmp)!r})), 'soak-memory')\n")
+        results = Path(args.results or tmp / "soak.jsonl")
+        cmd = [sys.executable, "-m", "pytest", "-m", "crosscheck", "-q", "-n", str(args.workers), "-p", "soak_memory",
+               "-p", "no:randomly", f"--hypothesis-profile={PROFILE}", "--results", str(results),
+               str(ROOT / "crosscheck/suite.py")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        start = time.time()
+        code = subprocess.call(cmd, cwd=ROOT, env=env)
+        wall = time.time() - start
+        print(f"soak: {per_test * 6} cases asked ({per_test} per test), {args.workers} workers, {wall:.0f} s wall, "
+              f"exit status {code}; results file {results.stat().st_size / 1e6:.1f} MB")
+        for part in sorted(tmp.glob("*.json")):
+            m = json.loads(part.read_text())
+            first = m.get("first")
+            growth = f"{100 * (m['end'] / first - 1):+.1f}%" if first else "n/a (fewer than 10,000 cases)"
+            print(f"worker {part.stem}: {m['cases']} cases, peak RSS after its first {SOAK_MARK:,}: "
+                  f"{first or float('nan'):.0f} MiB, at its end: {m['end']:.0f} MiB, growth {growth}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=400, help="cases in all (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=4, help="pytest runs, each followed by its cases' timings")
+    parser.add_argument("--profile", choices=("check", "pytest"), help="print cProfile's view of one of the paths")
+    parser.add_argument("--soak", type=int, metavar="N", help="run the thorough soak of N cases and print memory")
+    parser.add_argument("--workers", type=int, default=2, help="xdist workers of --soak (default %(default)s)")
+    parser.add_argument("--results", help="--soak: keep its results file here")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    if args.soak:
+        soak(args)
+    else:
+        overhead(args)
+
+
+if __name__ == "__main__":
+    main()
