@@ -50,7 +50,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from crosscheck import check as _check  # noqa: E402
-from crosscheck import contract, problems  # noqa: E402
+from crosscheck import contract, problems, profiles  # noqa: E402, F401  (profiles registers thorough)
 from crosscheck import strategies as cs  # noqa: E402
 from crosscheck import sut as _sut  # noqa: E402
 from oracles import ORACLES  # noqa: E402
