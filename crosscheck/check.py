@@ -217,6 +217,52 @@ def _hung(name: str, limit: float, on_hang) -> None:
         os._exit(ORACLE_HANG_EXIT)
 
 
+class _Watchdog:
+    """One thread per process that ends it when an armed oracle call outlives its limit (``_hung``).
+
+    Arming and disarming only set a deadline under a lock: starting a thread per oracle call (a
+    ``threading.Timer``) waits for the new thread to be scheduled, which on a loaded machine cost more
+    than the oracle itself. The thread sleeps until the earliest deadline it knows of and is woken only
+    when an earlier one is armed.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._armed = None
+        """(deadline, name, limit, on_hang) of the call being watched, or None."""
+        self._sleeping_until = math.inf
+        self._thread = None
+
+    def arm(self, name: str, limit: float, on_hang) -> None:
+        deadline = time.monotonic() + limit
+        with self._cond:
+            self._armed = (deadline, name, limit, on_hang)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._watch, name="crosscheck-oracle-watchdog", daemon=True)
+                self._thread.start()
+            elif deadline < self._sleeping_until:
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._armed = None  # the thread wakes at the deadline it sleeps on, finds nothing, and waits
+
+    def _watch(self) -> None:
+        while True:
+            with self._cond:
+                armed = self._armed
+                left = math.inf if armed is None else armed[0] - time.monotonic()
+                if left > 0:
+                    self._sleeping_until = time.monotonic() + left
+                    self._cond.wait(None if left == math.inf else left)
+                    self._sleeping_until = math.inf
+                    continue
+            _hung(*armed[1:])
+
+
+_watchdog = _Watchdog()
+
+
 def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: float | None = ORACLE_TIMEOUT,
                 on_hang=None):
     """Every requested oracle's answer (rows layout, float64), and a status line for each.
@@ -238,10 +284,8 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: f
             status[name] = {"ran": False, "reason": reason, "seconds": 0.0}
             continue
         start = time.perf_counter()
-        watchdog = threading.Timer(timeout, _hung, (name, timeout, on_hang)) if timeout else None
-        if watchdog is not None:
-            watchdog.daemon = True
-            watchdog.start()
+        if timeout:
+            _watchdog.arm(name, timeout, on_hang)
         try:
             if is_op:
                 answers[name] = oracle.ops(problem.op, problem.inputs64())
@@ -255,8 +299,8 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: f
             status[name] = {"ran": False, "error": True, "reason": f"raised {type(exc).__name__}: {exc}",
                             "seconds": time.perf_counter() - start}
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
+            if timeout:
+                _watchdog.disarm()
     return answers, status
 
 
