@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from crosscheck import contract, conventions, ops, sampling, tolerance
-from crosscheck.compare import Comparison, compare, compare_probes
+from crosscheck.compare import Comparison, compare, compare_all, compare_probes
 from crosscheck.problems import Problem
 from crosscheck.sut import Sut
 from oracles import ORACLES
@@ -304,16 +304,45 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: f
     return answers, status
 
 
+class _Allowance:
+    """Every tensor's allowed error (``tolerance.allowed``) for a pair of computations, in one pass over
+    the error model's S flattened once per case, and kept for the next pair of the same dtypes and gains."""
+
+    def __init__(self, S: dict):
+        self.keys = list(S)
+        self.shapes = [np.shape(S[k])[1:] for k in self.keys]
+        self.flat = np.concatenate([np.reshape(S[k], (2, -1)) for k in self.keys], axis=1)
+        self.cuts = np.cumsum([math.prod(shape) for shape in self.shapes])[:-1]
+        self._kept = {}
+
+    def __call__(self, dtype_a: str, dtype_b: str, gain_a: float, gain_b: float) -> dict:
+        key = (dtype_a, dtype_b, gain_a, gain_b)
+        if key not in self._kept:
+            parts = np.split(tolerance.allowed(self.flat, *key), self.cuts)
+            self._kept[key] = {k: p.reshape(shape) for k, p, shape in zip(self.keys, parts, self.shapes, strict=True)}
+        return self._kept[key]
+
+
 def _compare_answers(order, a, b, against, dtype_a, S, expected_dtype=None, gain_a=1.0, gain_b=1.0,
-                     detail=False, probes=None, fan_in=0):
+                     detail=False, probes=None, fan_in=0, allowance=None):
     """Compare a's answer with oracle b's, loss first, then in backward order.
 
     When b answered only ``probes`` (a sampled case), each tensor of a is probed the same way and
-    compared probe by probe; ``fan_in`` is what ``tolerance.probes_allowed`` needs.
+    compared probe by probe; ``fan_in`` is what ``tolerance.probes_allowed`` needs. Full tensors are
+    compared in one pass (``compare_all``) unless ``detail`` asks for per-entry errors; ``allowance``
+    (an ``_Allowance`` of S) saves recomputing the allowed errors pair by pair.
     """
+    keys = [key for key in ["loss"] + order if key in a and key in b]
+    if not detail:
+        allowed = (allowance or _Allowance(S))(dtype_a, "float64", gain_a, gain_b)
+        full = [key for key in keys if key == "loss" or not b.get(PROBED)]
+        batched = dict(zip(full, compare_all(against, [
+            (key, np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key])), np.asarray(b[key], np.float64),
+             allowed[key], expected_dtype if key != "loss" else None) for key in full]), strict=True))
     out = []
-    for key in ["loss"] + order:
-        if key not in a or key not in b:
+    for key in keys:
+        if not detail and key in batched:
+            out.append(batched[key])
             continue
         value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
         reference = np.asarray(b[key], np.float64)
@@ -389,6 +418,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     answers, result.oracles = run_oracles(problem, oracle_names, rows, probes, oracle_timeout, hung)
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
     S = tolerance.bounds({**case, "layout": "rows"}, *rows).S
+    allowance = _Allowance(S)
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
         if a.get(PROBED) and b.get(PROBED):
             continue  # only fd probes; two probed answers are each compared with the full ones instead
@@ -396,7 +426,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
             (na, a), (nb, b) = (nb, b), (na, a)
         result.oracle_pairs += _compare_answers(order, a, b, f"{na}~{nb}", "float64", S,
                                                 gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain,
-                                                probes=probes, fan_in=fan_in)
+                                                probes=probes, fan_in=fan_in, allowance=allowance)
 
     result.not_checked = contract.not_returned(case, sut.supports)
     if isinstance(raw, dict) and "dA0" not in raw and "dA0" not in result.not_checked:
@@ -413,7 +443,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
         def against_each(detail=False):
             return [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
                                      gain_b=ORACLES[name].underflow_gain, detail=detail, probes=probes,
-                                     fan_in=fan_in) for name, ans in answers.items()]
+                                     fan_in=fan_in, allowance=allowance) for name, ans in answers.items()]
 
         comparisons = against_each()
         if any(not c.passed for cs in comparisons for c in cs):
