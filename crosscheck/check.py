@@ -417,7 +417,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
 
     answers, result.oracles = run_oracles(problem, oracle_names, rows, probes, oracle_timeout, hung)
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
-    S = tolerance.bounds({**case, "layout": "rows"}, *rows).S
+    S = problem.bounds()
     allowance = _Allowance(S)
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
         if a.get(PROBED) and b.get(PROBED):
