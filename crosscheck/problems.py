@@ -56,8 +56,11 @@ class Problem:
 
     def bounds(self) -> dict[str, np.ndarray]:
         """``tolerance.bounds(...).S`` of this problem (rows layout, float64), computed once."""
-        if self.S is None:
-            self.S = tolerance.bounds({**self.case, "layout": "rows"}, *self.rows64()).S
+        if self.S is None:  # on C-ordered arrays, as build has them: the last bits of a product follow the layout
+            params, X, Y = self.rows64()
+            params = {k: np.ascontiguousarray(v) for k, v in params.items()}
+            self.S = tolerance.bounds({**self.case, "layout": "rows"}, params, np.ascontiguousarray(X),
+                                      np.ascontiguousarray(Y)).S
         return self.S
 
     def rows64(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

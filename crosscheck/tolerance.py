@@ -136,7 +136,10 @@ def sgd_update_bounds(W: np.ndarray, dW: np.ndarray, lr: float) -> np.ndarray:
 
 def _sources(rounding: np.ndarray, ops) -> np.ndarray:
     """Stack a rounding source (units of u) with its underflow source (units of eta, ``ops`` operations)."""
-    return np.stack([rounding, np.broadcast_to(np.asarray(ops, np.float64), np.shape(rounding))])
+    rounding = np.asarray(rounding)
+    out = np.empty((2,) + rounding.shape, np.result_type(rounding, np.float64))  # np.stack's, without its cost
+    out[0], out[1] = rounding, ops
+    return out
 
 
 def grow(M: np.ndarray, E: np.ndarray, dtype: str) -> np.ndarray:
