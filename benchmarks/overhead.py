@@ -196,7 +196,9 @@ def overhead(args) -> None:
     print(f"case records: median {np.median(results_bytes):.0f} bytes, max {max(results_bytes)} bytes")
     if profiler:
         s = io.StringIO()
-        pstats.Stats(profiler, stream=s).sort_stats("cumulative").print_stats(45)
+        stats = pstats.Stats(profiler, stream=s)
+        stats.sort_stats("cumulative").print_stats(r"crosscheck|oracles|hypothesis/core|json|threading|boundary", 45)
+        stats.sort_stats("tottime").print_stats(25)
         print(s.getvalue())
 
 

@@ -312,14 +312,15 @@ class _Allowance:
         self.keys = list(S)
         self.shapes = [np.shape(S[k])[1:] for k in self.keys]
         self.flat = np.concatenate([np.reshape(S[k], (2, -1)) for k in self.keys], axis=1)
-        self.cuts = np.cumsum([math.prod(shape) for shape in self.shapes])[:-1]
+        self.ends = list(itertools.accumulate(math.prod(shape) for shape in self.shapes))
         self._kept = {}
 
     def __call__(self, dtype_a: str, dtype_b: str, gain_a: float, gain_b: float) -> dict:
         key = (dtype_a, dtype_b, gain_a, gain_b)
         if key not in self._kept:
-            parts = np.split(tolerance.allowed(self.flat, *key), self.cuts)
-            self._kept[key] = {k: p.reshape(shape) for k, p, shape in zip(self.keys, parts, self.shapes, strict=True)}
+            flat = tolerance.allowed(self.flat, *key)
+            self._kept[key] = {k: flat[end - math.prod(shape):end].reshape(shape)
+                               for k, shape, end in zip(self.keys, self.shapes, self.ends, strict=True)}
         return self._kept[key]
 
 
