@@ -11,6 +11,9 @@ Hypothesis shrinks towards small networks, plain activations and seed 0.
 
 from __future__ import annotations
 
+import functools
+import json
+
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -20,11 +23,36 @@ from crosscheck import problems as _problems
 MAX_SEED = 2**32 - 1
 
 
+MEMO_LIMIT = 1024
+
+
+def _memoized(make):
+    """The same strategy object for the same arguments: a test that draws ``problems(sut.supports, ...)`` in
+    its body builds it once, not once an example (a fresh strategy costs Hypothesis more than drawing from
+    it). Arguments that are not plain data are not remembered."""
+    made = {}
+
+    @functools.wraps(make)
+    def strategy(supports=None, **kwargs):
+        try:
+            key = json.dumps([supports, sorted(kwargs.items())], sort_keys=True)
+        except (TypeError, ValueError):
+            return make(supports, **kwargs)
+        if key not in made:
+            if len(made) >= MEMO_LIMIT:
+                made.clear()
+            made[key] = make(supports, **kwargs)
+        return made[key]
+
+    return strategy
+
+
 def _check_range(name: str, lo: int, hi: int, floor: int) -> None:
     if not (isinstance(lo, int) and isinstance(hi, int) and floor <= lo <= hi):
         raise InvalidArgument(f"{name} must satisfy {floor} <= min <= max, got min={lo!r}, max={hi!r}")
 
 
+@_memoized
 def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 4,
           min_width: int = 1, max_width: int = 16, min_batch: int = 1, max_batch: int = 32,
           dtypes: tuple[str, ...] | None = None, layouts: tuple[str, ...] | None = None,
@@ -126,6 +154,7 @@ def _cases(draw, hidden_acts, pairs, shape, dtype_choices, layout_choices, scale
     }
 
 
+@_memoized
 def problems(supports: dict | None = None, **kwargs) -> st.SearchStrategy[_problems.Problem]:
     """Cases with their arrays (``crosscheck.problems.Problem``), ready for a SUT."""
     return cases(supports, **kwargs).map(_problems.build)
