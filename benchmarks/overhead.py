@@ -6,16 +6,17 @@
 One process, one thread. Each round runs the shipped cross-check test of the default strategy
 (``crosscheck/suite.py::test_gradients_agree_with_oracles``, its four dtype/layout tests) with
 ``pytest.main`` in this process under the thorough profile (cut to ``--cases / --rounds`` cases a round,
-isolation on, a results file written), then times, case by case and interleaved so that both meet the same
-machine load, on exactly the cases that round checked:
+isolation on, a results file written). As soon as a case's record is written, the same case is timed
+three more ways, so that every row meets the same machine load (their time is left out of the pytest
+path's):
 
 * the limit: ``reference_impl.backprop`` twice and the torch, JAX and finite-difference oracles, in
   process, on arrays prepared beforehand;
 * ``check()`` with the SUT in its child process (the default) and in process: their difference is the
   isolation overhead;
-* the pytest path per case: the time between the first and the last case record of the round over the
-  cases between them, so that start-up (imports, the SUT's process, JAX's compilation) is left out and
-  Hypothesis, the problem build, the check, the record and pytest's own work per test are in.
+* the pytest path per case: the time from one case record to the next, the first of each round left
+  out with the start-up it carries (imports, the SUT's process, JAX's compilation); Hypothesis, the
+  problem build, the check, the record and pytest's own work between tests are in.
 
 It also times two no-op ``@given`` tests on the same strategy (Hypothesis drawing the case alone, and
 drawing it with its arrays built), the floor under the pytest path. ``--profile`` prints where
@@ -61,10 +62,13 @@ SOAK_MARK = 10_000
 
 
 class Timestamps:
-    """A pytest plugin: the time each case record was written, and the case it was for."""
+    """A pytest plugin: the time the pytest path takes from one case record to the next, with ``measure(case)``
+    run on each case as soon as its record is written, its time left out of the path's."""
 
-    def __init__(self):
-        self.records: list[tuple[float, dict, str]] = []
+    def __init__(self, measure, profiler: cProfile.Profile | None):
+        self.measure, self.profiler = measure, profiler
+        self.intervals: list[float] = []
+        self.resumed: float | None = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config):
@@ -73,30 +77,35 @@ class Timestamps:
 
         def timed(result, nodeid, phase):
             record(result, nodeid, phase)
-            self.records.append((time.perf_counter(), result.case, phase))
+            if self.resumed is not None:  # the first case of a run carries its start-up: left out
+                self.intervals.append(time.perf_counter() - self.resumed)
+            if self.profiler:
+                self.profiler.disable()
+            self.measure(result.case)
+            if self.profiler:
+                self.profiler.enable()
+            self.resumed = time.perf_counter()
 
         session.record = timed
 
 
-def run_pytest(per_test: int, seed: int, results: Path, profiler: cProfile.Profile | None) -> Timestamps:
+def run_pytest(per_test: int, seed: int, results: Path, stamps: Timestamps) -> None:
     settings.register_profile(PROFILE, parent=settings.get_profile("thorough"), max_examples=per_test)
-    stamps = Timestamps()
     args = [str(ROOT / TEST), "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--hypothesis-profile", PROFILE,
             f"--hypothesis-seed={seed}", "--results", str(results), "-o", "addopts=", "--rootdir", str(ROOT)]
     out = io.StringIO()
     stdout, sys.stdout = sys.stdout, out
     try:
-        if profiler:
-            profiler.enable()
+        if stamps.profiler:
+            stamps.profiler.enable()
         code = pytest.main(args, plugins=[stamps])
     finally:
-        if profiler:
-            profiler.disable()
+        if stamps.profiler:
+            stamps.profiler.disable()
         sys.stdout = stdout
     if code != 0:
         print(out.getvalue()[-3000:])
         raise SystemExit(f"pytest exited {code}")
-    return stamps
 
 
 def limit_once(problem, backprop, rows) -> float:
@@ -141,44 +150,48 @@ def overhead(args) -> None:
                            "dtype": "float64", "reduction": "mean", "batch": 5, "seed": 0, "scale": "unit"})
     _check.check(warm, isolated)  # JAX's compilation and the SUT's process: start-up, left out
     per_test = max(1, args.cases // args.rounds // 4)
-    profiler = cProfile.Profile() if args.profile else None
-    t = {"limit": [], "check": [], "check_here": [], "pytest": [], "pytest_cases": 0}
+    t = {"limit": [], "check": [], "check_here": [], "pytest": [], "noop_cases": [], "noop_problems": []}
+    check_profiler = cProfile.Profile() if args.profile == "check" else None
+
+    def measure(case):  # on the case pytest has just checked, while the machine's load is what it was then
+        p = problems.build(case)
+        rows = p.rows64()
+        t["limit"].append(limit_once(p, backprop, rows))
+        start = time.perf_counter()
+        if check_profiler:
+            check_profiler.enable()
+        verdict = _check.check(p, isolated).verdict
+        if check_profiler:
+            check_profiler.disable()
+        t["check"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        _check.check(p, here)
+        t["check_here"].append(time.perf_counter() - start)
+        assert verdict == "pass", (verdict, case)
+
     load = [os.getloadavg()[0]]
     results_bytes = []
+    pytest_profiler = cProfile.Profile() if args.profile == "pytest" else None
     for r in range(args.rounds):
+        stamps = Timestamps(measure, pytest_profiler)
         with tempfile.TemporaryDirectory() as tmp:
             results = Path(tmp) / "results.jsonl"
-            stamps = run_pytest(per_test, r, results, profiler if args.profile == "pytest" else None)
+            run_pytest(per_test, r, results, stamps)
             results_bytes += [len(line) for line in results.read_bytes().splitlines()
                               if b'"kind": "case"' in line]
-        times = [s for s, _, _ in stamps.records]
-        t["pytest"].append(times[-1] - times[0])
-        t["pytest_cases"] += len(times) - 1
-        for _, case, _phase in stamps.records:
-            p = problems.build(case)
-            rows = p.rows64()
-            t["limit"].append(limit_once(p, backprop, rows))
-            start = time.perf_counter()
-            if args.profile == "check":
-                profiler.enable()
-            verdict = _check.check(p, isolated).verdict
-            if args.profile == "check":
-                profiler.disable()
-            t["check"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            _check.check(p, here)
-            t["check_here"].append(time.perf_counter() - start)
-            assert verdict == "pass", (verdict, case)
+        t["pytest"] += stamps.intervals
+        t["noop_cases"].append(noop_given(cs.cases(), 4 * per_test))
+        t["noop_problems"].append(noop_given(cs.problems(), 4 * per_test))
         load.append(os.getloadavg()[0])
     n = len(t["limit"])
-    noop_cases = noop_given(cs.cases(), n)
-    noop_problems = noop_given(cs.problems(), n)
     isolated.close()
+    profiler = check_profiler or pytest_profiler
+    noop_cases, noop_problems = float(np.mean(t["noop_cases"])), float(np.mean(t["noop_problems"]))
 
     limit = float(np.mean(t["limit"]))
     check_ = float(np.mean(t["check"]))
     here_ = float(np.mean(t["check_here"]))
-    pytest_ = sum(t["pytest"]) / t["pytest_cases"]
+    pytest_ = float(np.mean(t["pytest"]))
     print(f"{n} cases of the default strategy ({args.rounds} rounds of {TEST}, thorough profile, "
           f"{per_test} cases per dtype/layout test), one process, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
           f"load average {', '.join(f'{x:.2f}' for x in load)} (start, after each round)")
