@@ -283,7 +283,7 @@ def soak(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=400, help="cases in all (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=4, help="pytest runs, each followed by its cases' timings")
+    parser.add_argument("--rounds", type=int, default=1, help="pytest runs, each followed by its cases' timings")
     parser.add_argument("--profile", choices=("check", "pytest"), help="print cProfile's view of one of the paths")
     parser.add_argument("--soak", type=int, metavar="N", help="run the thorough soak of N cases and print memory")
     parser.add_argument("--workers", type=int, default=2, help="xdist workers of --soak (default %(default)s)")

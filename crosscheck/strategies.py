@@ -129,11 +129,13 @@ def _architectures(shape: dict, hidden, loss: str, out: str) -> list[tuple[int, 
 @st.composite
 def _cases(draw, hidden_acts, pairs, shape, dtype_choices, layout_choices, scale_choices, reductions, depths,
            width, batch):
+    # tuples, not lists: Hypothesis keeps a strategy of hashable arguments, rather than making and
+    # validating a new one at every draw
     min_width, max_width = width
-    loss = draw(st.sampled_from(sorted({loss for loss, _ in pairs}, key=[p[0] for p in pairs].index)))
-    out = draw(st.sampled_from([o for l_, o in pairs if l_ == loss]))
+    loss = draw(st.sampled_from(tuple(sorted({loss for loss, _ in pairs}, key=[p[0] for p in pairs].index))))
+    out = draw(st.sampled_from(tuple(o for l_, o in pairs if l_ == loss)))
     if shape["sizes"]:
-        sizes = list(draw(st.sampled_from(_architectures(shape, hidden_acts, loss, out))))
+        sizes = list(draw(st.sampled_from(tuple(_architectures(shape, hidden_acts, loss, out)))))
         L = len(sizes) - 1
     else:
         L = draw(st.sampled_from(depths))
