@@ -120,8 +120,10 @@ def limit_once(problem, backprop, rows) -> float:
     return time.perf_counter() - start
 
 
-def noop_given(strategy, n: int) -> float:
-    """Seconds per example of a @given test that does nothing with what it draws (the thorough profile's settings)."""
+def noop_given(strategy, n: int):
+    """A @given test that does nothing with what it draws (the thorough profile's settings, ``n`` examples),
+    made before any test runs (Hypothesis refuses to make one inside another); calling it gives the seconds
+    per example."""
     calls = []
 
     @settings(settings.get_profile("thorough"), max_examples=n, database=None,
@@ -131,9 +133,13 @@ def noop_given(strategy, n: int) -> float:
         data.draw(strategy, label="problem")
         calls.append(1)
 
-    start = time.perf_counter()
-    test()
-    return (time.perf_counter() - start) / len(calls)
+    def timed() -> float:
+        calls.clear()
+        start = time.perf_counter()
+        test()
+        return (time.perf_counter() - start) / len(calls)
+
+    return timed
 
 
 def per_core_line(name: str, seconds: float, limit: float) -> str:
@@ -154,6 +160,8 @@ def overhead(args) -> None:
     t = {"limit": [], "check": [], "check_here": [], "pytest": [], "noop_cases": [], "noop_problems": []}
     check_profiler = cProfile.Profile() if args.profile == "check" else None
 
+    noop_cases, noop_problems = noop_given(cs.cases(), NOOP_EVERY), noop_given(cs.problems(), NOOP_EVERY)
+
     def measure(case):  # on the case pytest has just checked, while the machine's load is what it was then
         p = problems.build(case)
         rows = p.rows64()
@@ -170,8 +178,8 @@ def overhead(args) -> None:
         t["check_here"].append(time.perf_counter() - start)
         assert verdict == "pass", (verdict, case)
         if len(t["limit"]) % NOOP_EVERY == 0:  # the no-op floors, in slices between the cases, under the same load
-            t["noop_cases"].append(noop_given(cs.cases(), NOOP_EVERY))
-            t["noop_problems"].append(noop_given(cs.problems(), NOOP_EVERY))
+            t["noop_cases"].append(noop_cases())
+            t["noop_problems"].append(noop_problems())
 
     load = [os.getloadavg()[0]]
     results_bytes = []
