@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/overhead.py [--cases 400] [--rounds 4] [--profile check|pytest]
     OMP_NUM_THREADS=1 python benchmarks/overhead.py --soak 60000 [--workers 2]
+    python benchmarks/overhead.py --gate 150 [--workers 2]
 
 One process, one thread. Each round runs the shipped cross-check test of the default strategy
 (``crosscheck/suite.py::test_gradients_agree_with_oracles``, its four dtype/layout tests) with
@@ -24,7 +25,9 @@ drawing it with its arrays built), the floor under the pytest path, 25 examples 
 
 ``--soak N`` instead runs the thorough soak (``-m crosscheck``, N cases in all over the six generated
 tests, ``--workers`` xdist workers) and prints, for each worker, its peak resident memory after its first
-10,000 cases and at its end, and the size of the results file.
+10,000 cases and at its end, and the size of the results file. ``--gate PER_TEST`` times the ci gate
+(``CI=true``, ``-m crosscheck``, ``--workers`` workers) from a cold start, with the crosscheck-ci profile
+cut or extended to PER_TEST cases a generated test.
 """
 
 from __future__ import annotations
@@ -254,40 +257,66 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def soak(args) -> None:
-    """The thorough soak in a pytest subprocess with xdist; each worker reports its peak memory."""
+def _suite_run(parent: str, per_test: int, workers: int, results: Path, tmp: Path, env: dict, memory: bool):
+    """``pytest -m crosscheck -n WORKERS`` on the shipped suite in a subprocess, under ``parent`` cut or extended
+    to ``per_test`` cases a generated test; (exit status, wall seconds)."""
     import subprocess
 
+    plugin = tmp / "overhead_plugin.py"
+    plugin.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "from pathlib import Path\n"
+        "from hypothesis import settings\n"
+        "import crosscheck.profiles\n"
+        f"settings.register_profile({PROFILE!r}, parent=settings.get_profile({parent!r}), max_examples={per_test})\n"
+        "import pytest\n"
+        "@pytest.hookimpl(trylast=True)\n"
+        "def pytest_configure(config):\n"
+        + (f"    from overhead import SoakMemory\n"
+           f"    config.pluginmanager.register(SoakMemory(Path({str(tmp)!r})), 'soak-memory')\n" if memory else
+           "    pass\n"))
+    cmd = [sys.executable, "-m", "pytest", "-m", "crosscheck", "-q", "-n", str(workers), "-p", "overhead_plugin",
+           "-p", "no:randomly", f"--hypothesis-profile={PROFILE}", "--results", str(results),
+           str(ROOT / "crosscheck/suite.py")]
+    env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(tmp), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    start = time.time()
+    code = subprocess.call(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    return code, time.time() - start
+
+
+def soak(args) -> None:
+    """The thorough soak in a pytest subprocess with xdist; each worker reports its peak memory."""
     per_test = args.soak // 6  # four tests of the default strategy, two of sampled wide networks
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        plugin = tmp / "soak_memory.py"
-        plugin.write_text(
-            "import sys, os\n"
-            f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
-            "from overhead import SoakMemory\n"
-            "from pathlib import Path\n"
-            "from hypothesis import settings\n"
-            f"settings.register_profile({PROFILE!r}, parent=settings.get_profile('thorough'),"
-            f" max_examples={per_test})\n"
-            "def pytest_configure(config):\n"
-            f"    config.pluginmanager.register(SoakMemory(Path({str(tmp)!r})), 'soak-memory')\n")
         results = Path(args.results or tmp / "soak.jsonl")
-        cmd = [sys.executable, "-m", "pytest", "-m", "crosscheck", "-q", "-n", str(args.workers), "-p", "soak_memory",
-               "-p", "no:randomly", f"--hypothesis-profile={PROFILE}", "--results", str(results),
-               str(ROOT / "crosscheck/suite.py")]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        start = time.time()
-        code = subprocess.call(cmd, cwd=ROOT, env=env)
-        wall = time.time() - start
-        print(f"soak: {per_test * 6} cases asked ({per_test} per test), {args.workers} workers, {wall:.0f} s wall, "
-              f"exit status {code}; results file {results.stat().st_size / 1e6:.1f} MB")
-        for part in sorted(tmp.glob("*.json")):
+        code, wall = _suite_run("thorough", per_test, args.workers, results, tmp, {}, memory=True)
+        cases = sum(1 for line in results.read_bytes().splitlines() if b'"kind": "case"' in line)
+        print(f"soak: {cases} cases ({per_test} per generated test and the pinned ones), {args.workers} workers, "
+              f"{wall:.0f} s wall ({cases / wall:.0f} cases a second), exit status {code}; results file "
+              f"{results.stat().st_size / 1e6:.1f} MB; load average {os.getloadavg()[0]:.2f}")
+        parts = sorted(tmp.glob("gw*.json")) or sorted(tmp.glob("*.json"))  # the workers, else the one process
+        for part in parts:
             m = json.loads(part.read_text())
             first = m.get("first")
             growth = f"{100 * (m['end'] / first - 1):+.1f}%" if first else "n/a (fewer than 10,000 cases)"
             print(f"worker {part.stem}: {m['cases']} cases, peak RSS after its first {SOAK_MARK:,}: "
                   f"{first or float('nan'):.0f} MiB, at its end: {m['end']:.0f} MiB, growth {growth}")
+
+
+def gate(args) -> None:
+    """The ci gate (``CI=true pytest -m crosscheck -n 2``) from a cold start: no JAX compilation cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        results = tmp / "gate.jsonl"
+        env = {"CI": "true", "OMP_NUM_THREADS": "1", "CROSSCHECK_JAX_CACHE": str(tmp / "jax-cache")}
+        load = os.getloadavg()[0]
+        code, wall = _suite_run("crosscheck-ci", args.gate, args.workers, results, tmp, env, memory=False)
+        cases = sum(1 for line in results.read_bytes().splitlines() if b'"kind": "case"' in line)
+        print(f"ci gate, cold start: {cases} cases ({args.gate} per generated test and the pinned ones), "
+              f"{args.workers} workers, {wall:.1f} s wall, exit status {code}; load average {load:.2f} -> "
+              f"{os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
@@ -298,10 +327,14 @@ def main() -> None:
     parser.add_argument("--soak", type=int, metavar="N", help="run the thorough soak of N cases and print memory")
     parser.add_argument("--workers", type=int, default=2, help="xdist workers of --soak (default %(default)s)")
     parser.add_argument("--results", help="--soak: keep its results file here")
+    parser.add_argument("--gate", type=int, metavar="PER_TEST",
+                        help="time the ci gate from a cold start with PER_TEST cases a generated test (150 ships)")
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.soak:
         soak(args)
+    elif args.gate:
+        gate(args)
     else:
         overhead(args)
 
