@@ -124,23 +124,32 @@ def limit_once(problem, backprop, rows) -> float:
 
 
 def noop_given(strategy, n: int):
-    """A @given test that does nothing with what it draws (the thorough profile's settings, ``n`` examples),
-    made before any test runs (Hypothesis refuses to make one inside another); calling it gives the seconds
-    per example."""
+    """A @given test that does nothing with what it draws (the thorough profile's settings), made before any
+    test runs (Hypothesis refuses to make one inside another). Calling it runs n examples and one, and gives
+    the seconds per example beyond the first, so that the cost of starting a test is left out."""
     calls = []
 
-    @settings(settings.get_profile("thorough"), max_examples=n, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(data=st.data())
-    def test(data):
-        data.draw(strategy, label="problem")
-        calls.append(1)
+    def made(examples):
+        @settings(settings.get_profile("thorough"), max_examples=examples, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(data=st.data())
+        def test(data):
+            data.draw(strategy, label="problem")
+            calls.append(1)
+
+        return test
+
+    tests = made(n), made(1)
 
     def timed() -> float:
-        calls.clear()
-        start = time.perf_counter()
-        test()
-        return (time.perf_counter() - start) / len(calls)
+        seconds = []
+        for test in tests:
+            calls.clear()
+            start = time.perf_counter()
+            test()
+            seconds.append((time.perf_counter() - start, len(calls)))
+        (many, n_many), (one, n_one) = seconds
+        return (many - one) / (n_many - n_one)
 
     return timed
 
@@ -165,21 +174,26 @@ def overhead(args) -> None:
 
     noop_cases, noop_problems = noop_given(cs.cases(), NOOP_EVERY), noop_given(cs.problems(), NOOP_EVERY)
 
+    def timed_check(p, sut, key, verdicts):
+        start = time.perf_counter()
+        if check_profiler and sut is isolated:
+            check_profiler.enable()
+        verdicts.append(_check.check(p, sut).verdict)
+        if check_profiler:
+            check_profiler.disable()
+        t[key].append(time.perf_counter() - start)
+
     def measure(case):  # on the case pytest has just checked, while the machine's load is what it was then
         p = problems.build(case)
         rows = p.rows64()
-        t["limit"].append(limit_once(p, backprop, rows))
-        start = time.perf_counter()
-        if check_profiler:
-            check_profiler.enable()
-        verdict = _check.check(p, isolated).verdict
-        if check_profiler:
-            check_profiler.disable()
-        t["check"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        _check.check(p, here)
-        t["check_here"].append(time.perf_counter() - start)
-        assert verdict == "pass", (verdict, case)
+        verdicts = []
+        ways = [lambda: t["limit"].append(limit_once(p, backprop, rows)),
+                lambda: timed_check(p, isolated, "check", verdicts),
+                lambda: timed_check(p, here, "check_here", verdicts)]
+        k = len(t["limit"]) % 3  # each way first as often as the others
+        for way in ways[k:] + ways[:k]:
+            way()
+        assert verdicts == ["pass", "pass"], (verdicts, case)
         if len(t["limit"]) % NOOP_EVERY == 0:  # the no-op floors, in slices between the cases, under the same load
             t["noop_cases"].append(noop_cases())
             t["noop_problems"].append(noop_problems())
