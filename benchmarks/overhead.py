@@ -1,7 +1,7 @@
 """What a checked case costs beyond the limit (the SUT called twice and the three oracles), from one run.
 
-    OMP_NUM_THREADS=1 python benchmarks/overhead.py [--cases 400] [--rounds 4] [--profile check|pytest]
-    OMP_NUM_THREADS=1 python benchmarks/overhead.py --soak 60000 [--workers 2]
+    OMP_NUM_THREADS=1 python benchmarks/overhead.py [--cases 400] [--rounds 1] [--profile check|pytest]
+    OMP_NUM_THREADS=1 python benchmarks/overhead.py --soak 60000 [--workers 2] [--mark 10000]
     python benchmarks/overhead.py --gate 150 [--workers 2]
 
 One process, one thread. Each round runs the shipped cross-check test of the default strategy
@@ -245,8 +245,8 @@ def overhead(args) -> None:
 class SoakMemory:
     """A pytest plugin, in each xdist worker: its peak resident memory after its first 10,000 cases and at its end."""
 
-    def __init__(self, out: Path):
-        self.out, self.n, self.marks = out, 0, {}
+    def __init__(self, out: Path, mark: int = 10_000):
+        self.out, self.n, self.marks, self.mark = out, 0, {}, mark
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config):
@@ -256,14 +256,14 @@ class SoakMemory:
         def counted(result, nodeid, phase):
             record(result, nodeid, phase)
             self.n += 1
-            if self.n == SOAK_MARK:
+            if self.n == self.mark:
                 self.marks["first"] = _peak_mib()
 
         session.record = counted
 
     def pytest_sessionfinish(self, session):
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        self.marks.update(cases=self.n, end=_peak_mib())
+        self.marks.update(cases=self.n, end=_peak_mib(), mark=self.mark)
         (self.out / f"{worker}.json").write_text(json.dumps(self.marks))
 
 
@@ -271,7 +271,8 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _suite_run(parent: str, per_test: int, workers: int, results: Path, tmp: Path, env: dict, memory: bool):
+def _suite_run(parent: str, per_test: int, workers: int, results: Path, tmp: Path, env: dict, memory: bool,
+               mark: int = SOAK_MARK):
     """``pytest -m crosscheck -n WORKERS`` on the shipped suite in a subprocess, under ``parent`` cut or extended
     to ``per_test`` cases a generated test; (exit status, wall seconds)."""
     import subprocess
@@ -288,7 +289,7 @@ def _suite_run(parent: str, per_test: int, workers: int, results: Path, tmp: Pat
         "@pytest.hookimpl(trylast=True)\n"
         "def pytest_configure(config):\n"
         + (f"    from overhead import SoakMemory\n"
-           f"    config.pluginmanager.register(SoakMemory(Path({str(tmp)!r})), 'soak-memory')\n" if memory else
+           f"    config.pluginmanager.register(SoakMemory(Path({str(tmp)!r}), {mark}), 'soak-memory')\n" if memory else
            "    pass\n"))
     cmd = [sys.executable, "-m", "pytest", "-m", "crosscheck", "-q", "-n", str(workers), "-p", "overhead_plugin",
            "-p", "no:randomly", f"--hypothesis-profile={PROFILE}", "--results", str(results),
@@ -305,7 +306,7 @@ def soak(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         results = Path(args.results or tmp / "soak.jsonl")
-        code, wall = _suite_run("thorough", per_test, args.workers, results, tmp, {}, memory=True)
+        code, wall = _suite_run("thorough", per_test, args.workers, results, tmp, {}, memory=True, mark=args.mark)
         cases = sum(1 for line in results.read_bytes().splitlines() if b'"kind": "case"' in line)
         print(f"soak: {cases} cases ({per_test} per generated test and the pinned ones), {args.workers} workers, "
               f"{wall:.0f} s wall ({cases / wall:.0f} cases a second), exit status {code}; results file "
@@ -314,8 +315,8 @@ def soak(args) -> None:
         for part in parts:
             m = json.loads(part.read_text())
             first = m.get("first")
-            growth = f"{100 * (m['end'] / first - 1):+.1f}%" if first else "n/a (fewer than 10,000 cases)"
-            print(f"worker {part.stem}: {m['cases']} cases, peak RSS after its first {SOAK_MARK:,}: "
+            growth = f"{100 * (m['end'] / first - 1):+.1f}%" if first else f"n/a (fewer than {m['mark']:,} cases)"
+            print(f"worker {part.stem}: {m['cases']} cases, peak RSS after its first {m['mark']:,}: "
                   f"{first or float('nan'):.0f} MiB, at its end: {m['end']:.0f} MiB, growth {growth}")
 
 
@@ -340,6 +341,8 @@ def main() -> None:
     parser.add_argument("--profile", choices=("check", "pytest"), help="print cProfile's view of one of the paths")
     parser.add_argument("--soak", type=int, metavar="N", help="run the thorough soak of N cases and print memory")
     parser.add_argument("--workers", type=int, default=2, help="xdist workers of --soak (default %(default)s)")
+    parser.add_argument("--mark", type=int, default=SOAK_MARK,
+                        help="--soak: compare each worker's peak memory after this many cases with its last")
     parser.add_argument("--results", help="--soak: keep its results file here")
     parser.add_argument("--gate", type=int, metavar="PER_TEST",
                         help="time the ci gate from a cold start with PER_TEST cases a generated test (150 ships)")
