@@ -29,6 +29,11 @@ def _where(cond, a, b):
 
 def sigmoid(z: Array) -> Array:
     """1 / (1 + e^-z), evaluated on the side that cannot overflow."""
+    z = np.asarray(z)
+    if z.dtype.kind == "f":  # both sides from one exponential, e^-|z|: the same numbers, a third of the work
+        with np.errstate(all="ignore"):
+            e = np.exp(-np.abs(z))
+            return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     with np.errstate(all="ignore"):
         pos = 1.0 / (1.0 + np.exp(-z))
         neg = np.exp(z) / (1.0 + np.exp(z))

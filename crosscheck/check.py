@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from crosscheck import contract, conventions, ops, sampling, tolerance
-from crosscheck.compare import Comparison, compare, compare_probes
+from crosscheck.compare import Comparison, compare, compare_all, compare_probes
 from crosscheck.problems import Problem
 from crosscheck.sut import Sut
 from oracles import ORACLES
@@ -221,6 +221,52 @@ def _hung(name: str, limit: float, on_hang) -> None:
         os._exit(ORACLE_HANG_EXIT)
 
 
+class _Watchdog:
+    """One thread per process that ends it when an armed oracle call outlives its limit (``_hung``).
+
+    Arming and disarming only set a deadline under a lock: starting a thread per oracle call (a
+    ``threading.Timer``) waits for the new thread to be scheduled, which on a loaded machine cost more
+    than the oracle itself. The thread sleeps until the earliest deadline it knows of and is woken only
+    when an earlier one is armed.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._armed = None
+        """(deadline, name, limit, on_hang) of the call being watched, or None."""
+        self._sleeping_until = math.inf
+        self._thread = None
+
+    def arm(self, name: str, limit: float, on_hang) -> None:
+        deadline = time.monotonic() + limit
+        with self._cond:
+            self._armed = (deadline, name, limit, on_hang)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._watch, name="crosscheck-oracle-watchdog", daemon=True)
+                self._thread.start()
+            elif deadline < self._sleeping_until:
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._armed = None  # the thread wakes at the deadline it sleeps on, finds nothing, and waits
+
+    def _watch(self) -> None:
+        while True:
+            with self._cond:
+                armed = self._armed
+                left = math.inf if armed is None else armed[0] - time.monotonic()
+                if left > 0:
+                    self._sleeping_until = time.monotonic() + left
+                    self._cond.wait(None if left == math.inf else left)
+                    self._sleeping_until = math.inf
+                    continue
+            _hung(*armed[1:])
+
+
+_watchdog = _Watchdog()
+
+
 def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: float | None = ORACLE_TIMEOUT,
                 on_hang=None):
     """Every requested oracle's answer (rows layout, float64), and a status line for each.
@@ -242,10 +288,8 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: f
             status[name] = {"ran": False, "reason": reason, "seconds": 0.0}
             continue
         start = time.perf_counter()
-        watchdog = threading.Timer(timeout, _hung, (name, timeout, on_hang)) if timeout else None
-        if watchdog is not None:
-            watchdog.daemon = True
-            watchdog.start()
+        if timeout:
+            _watchdog.arm(name, timeout, on_hang)
         try:
             if is_op:
                 answers[name] = oracle.ops(problem.op, problem.inputs64())
@@ -259,21 +303,51 @@ def run_oracles(problem: Problem, names=None, rows=None, probes=None, timeout: f
             status[name] = {"ran": False, "error": True, "reason": f"raised {type(exc).__name__}: {exc}",
                             "seconds": time.perf_counter() - start}
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
+            if timeout:
+                _watchdog.disarm()
     return answers, status
 
 
+class _Allowance:
+    """Every tensor's allowed error (``tolerance.allowed``) for a pair of computations, in one pass over
+    the error model's S flattened once per case, and kept for the next pair of the same dtypes and gains."""
+
+    def __init__(self, S: dict):
+        self.keys = list(S)
+        self.shapes = [np.shape(S[k])[1:] for k in self.keys]
+        self.flat = np.concatenate([np.reshape(S[k], (2, -1)) for k in self.keys], axis=1)
+        self.ends = list(itertools.accumulate(math.prod(shape) for shape in self.shapes))
+        self._kept = {}
+
+    def __call__(self, dtype_a: str, dtype_b: str, gain_a: float, gain_b: float) -> dict:
+        key = (dtype_a, dtype_b, gain_a, gain_b)
+        if key not in self._kept:
+            flat = tolerance.allowed(self.flat, *key)
+            self._kept[key] = {k: flat[end - math.prod(shape):end].reshape(shape)
+                               for k, shape, end in zip(self.keys, self.shapes, self.ends, strict=True)}
+        return self._kept[key]
+
+
 def _compare_answers(order, a, b, against, dtype_a, S, expected_dtype=None, gain_a=1.0, gain_b=1.0,
-                     detail=False, probes=None, fan_in=0):
+                     detail=False, probes=None, fan_in=0, allowance=None):
     """Compare a's answer with oracle b's, loss first, then in backward order.
 
     When b answered only ``probes`` (a sampled case), each tensor of a is probed the same way and
-    compared probe by probe; ``fan_in`` is what ``tolerance.probes_allowed`` needs.
+    compared probe by probe; ``fan_in`` is what ``tolerance.probes_allowed`` needs. Full tensors are
+    compared in one pass (``compare_all``) unless ``detail`` asks for per-entry errors; ``allowance``
+    (an ``_Allowance`` of S) saves recomputing the allowed errors pair by pair.
     """
+    keys = [key for key in ["loss"] + order if key in a and key in b]
+    if not detail:
+        allowed = (allowance or _Allowance(S))(dtype_a, "float64", gain_a, gain_b)
+        full = [key for key in keys if key == "loss" or not b.get(PROBED)]
+        batched = dict(zip(full, compare_all(against, [
+            (key, np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key])), np.asarray(b[key], np.float64),
+             allowed[key], expected_dtype if key != "loss" else None) for key in full]), strict=True))
     out = []
-    for key in ["loss"] + order:
-        if key not in a or key not in b:
+    for key in keys:
+        if not detail and key in batched:
+            out.append(batched[key])
             continue
         value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
         reference = np.asarray(b[key], np.float64)
@@ -348,7 +422,8 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
 
     answers, result.oracles = run_oracles(problem, oracle_names, rows, probes, oracle_timeout, hung)
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
-    S = tolerance.bounds({**case, "layout": "rows"}, *rows).S
+    S = problem.bounds()
+    allowance = _Allowance(S)
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
         if a.get(PROBED) and b.get(PROBED):
             continue  # only fd probes; two probed answers are each compared with the full ones instead
@@ -356,7 +431,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
             (na, a), (nb, b) = (nb, b), (na, a)
         result.oracle_pairs += _compare_answers(order, a, b, f"{na}~{nb}", "float64", S,
                                                 gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain,
-                                                probes=probes, fan_in=fan_in)
+                                                probes=probes, fan_in=fan_in, allowance=allowance)
 
     result.not_checked = contract.not_returned(case, sut.supports)
     if isinstance(raw, dict) and "dA0" not in raw and "dA0" not in result.not_checked:
@@ -375,7 +450,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
         def against_each(detail=False):
             return [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
                                      gain_b=ORACLES[name].underflow_gain, detail=detail, probes=probes,
-                                     fan_in=fan_in) for name, ans in answers.items()]
+                                     fan_in=fan_in, allowance=allowance) for name, ans in answers.items()]
 
         comparisons = against_each()
         if any(not c.passed for cs in comparisons for c in cs):

@@ -17,7 +17,7 @@ builder keeps every case well posed in its dtype, constructively rather than by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,6 +50,18 @@ class Problem:
     params: dict[str, np.ndarray]
     X: np.ndarray
     Y: np.ndarray
+    S: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    """The error model's bounds of these arrays (``tolerance.bounds(...).S``, rows layout), kept from the
+    build that computed them; None: ``bounds`` computes them."""
+
+    def bounds(self) -> dict[str, np.ndarray]:
+        """``tolerance.bounds(...).S`` of this problem (rows layout, float64), computed once."""
+        if self.S is None:  # on C-ordered arrays, as build has them: the last bits of a product follow the layout
+            params, X, Y = self.rows64()
+            params = {k: np.ascontiguousarray(v) for k, v in params.items()}
+            self.S = tolerance.bounds({**self.case, "layout": "rows"}, params, np.ascontiguousarray(X),
+                                      np.ascontiguousarray(Y)).S
+        return self.S
 
     def rows64(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """(params, X, Y) in the rows layout and float64: how the oracles and the error model see it."""
@@ -94,7 +106,7 @@ def build(case: dict) -> Problem:
     Y = rnd(_targets(rng, case["loss"], m, sizes[-1]))
     rows_case = {**case, "layout": "rows"}
     for attempt in range(MAX_REDRAWS):
-        b = tolerance.bounds(rows_case, params, X, Y)
+        b = tolerance.bounds(rows_case, params, X, Y, backward=False)  # the forward half decides a redraw
         if output_capped(case):
             peak = np.abs(b.Z[L]).max()
             if peak > OUTPUT_CAP[case["dtype"]]:
@@ -111,7 +123,8 @@ def build(case: dict) -> Problem:
             params = draw_params()
     else:
         raise IllPosedCase(f"no well-posed draw after {MAX_REDRAWS} tries: {case}")
+    S = tolerance.backpropagate(rows_case, params, b, Y).S  # the arrays are exact in the dtype: these are final
     arrays = contract.from_rows(case, {**params, "X": X, "Y": Y})
     arrays = {k: np.ascontiguousarray(v.astype(dtype)) for k, v in arrays.items()}
     X, Y = arrays.pop("X"), arrays.pop("Y")
-    return Problem(case, arrays, X, Y)
+    return Problem(case, arrays, X, Y, S)

@@ -11,6 +11,9 @@ Hypothesis shrinks towards small networks, plain activations and seed 0.
 
 from __future__ import annotations
 
+import functools
+import json
+
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -20,11 +23,36 @@ from crosscheck import problems as _problems
 MAX_SEED = 2**32 - 1
 
 
+MEMO_LIMIT = 1024
+
+
+def _memoized(make):
+    """The same strategy object for the same arguments: a test that draws ``problems(sut.supports, ...)`` in
+    its body builds it once, not once an example (a fresh strategy costs Hypothesis more than drawing from
+    it). Arguments that are not plain data are not remembered."""
+    made = {}
+
+    @functools.wraps(make)
+    def strategy(supports=None, **kwargs):
+        try:
+            key = json.dumps([supports, sorted(kwargs.items())], sort_keys=True)
+        except (TypeError, ValueError):
+            return make(supports, **kwargs)
+        if key not in made:
+            if len(made) >= MEMO_LIMIT:
+                made.clear()
+            made[key] = make(supports, **kwargs)
+        return made[key]
+
+    return strategy
+
+
 def _check_range(name: str, lo: int, hi: int, floor: int) -> None:
     if not (isinstance(lo, int) and isinstance(hi, int) and floor <= lo <= hi):
         raise InvalidArgument(f"{name} must satisfy {floor} <= min <= max, got min={lo!r}, max={hi!r}")
 
 
+@_memoized
 def cases(supports: dict | None = None, *, min_depth: int = 1, max_depth: int = 4,
           min_width: int = 1, max_width: int = 16, min_batch: int = 1, max_batch: int = 32,
           dtypes: tuple[str, ...] | None = None, layouts: tuple[str, ...] | None = None,
@@ -101,11 +129,13 @@ def _architectures(shape: dict, hidden, loss: str, out: str) -> list[tuple[int, 
 @st.composite
 def _cases(draw, hidden_acts, pairs, shape, dtype_choices, layout_choices, scale_choices, reductions, depths,
            width, batch):
+    # tuples, not lists: Hypothesis keeps a strategy of hashable arguments, rather than making and
+    # validating a new one at every draw
     min_width, max_width = width
-    loss = draw(st.sampled_from(sorted({loss for loss, _ in pairs}, key=[p[0] for p in pairs].index)))
-    out = draw(st.sampled_from([o for l_, o in pairs if l_ == loss]))
+    loss = draw(st.sampled_from(tuple(sorted({loss for loss, _ in pairs}, key=[p[0] for p in pairs].index))))
+    out = draw(st.sampled_from(tuple(o for l_, o in pairs if l_ == loss)))
     if shape["sizes"]:
-        sizes = list(draw(st.sampled_from(_architectures(shape, hidden_acts, loss, out))))
+        sizes = list(draw(st.sampled_from(tuple(_architectures(shape, hidden_acts, loss, out)))))
         L = len(sizes) - 1
     else:
         L = draw(st.sampled_from(depths))
@@ -126,6 +156,7 @@ def _cases(draw, hidden_acts, pairs, shape, dtype_choices, layout_choices, scale
     }
 
 
+@_memoized
 def problems(supports: dict | None = None, **kwargs) -> st.SearchStrategy[_problems.Problem]:
     """Cases with their arrays (``crosscheck.problems.Problem``), ready for a SUT."""
     return cases(supports, **kwargs).map(_problems.build)

@@ -136,7 +136,10 @@ def sgd_update_bounds(W: np.ndarray, dW: np.ndarray, lr: float) -> np.ndarray:
 
 def _sources(rounding: np.ndarray, ops) -> np.ndarray:
     """Stack a rounding source (units of u) with its underflow source (units of eta, ``ops`` operations)."""
-    return np.stack([rounding, np.broadcast_to(np.asarray(ops, np.float64), np.shape(rounding))])
+    rounding = np.asarray(rounding)
+    out = np.empty((2,) + rounding.shape, np.result_type(rounding, np.float64))  # np.stack's, without its cost
+    out[0], out[1] = rounding, ops
+    return out
 
 
 def grow(M: np.ndarray, E: np.ndarray, dtype: str) -> np.ndarray:
@@ -212,7 +215,7 @@ def layer_backward(A_prev: np.ndarray, E_A_prev: np.ndarray, M_dZ: np.ndarray, E
     return S_dW, S_db, M_dZ @ np.abs(W).T, E_dA
 
 
-def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
+def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray, backward: bool = True) -> Bounds:
     """Propagate magnitudes and error bounds (float64, rows layout) for one case.
 
     Magnitudes (M_*) are plain arrays; error bounds (E_*) carry the leading (rounding, underflow)
@@ -221,9 +224,11 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
     it, |x| + allowed(E_x) (``grow``): when a tiny factor such as a saturated tanh' = 1e-30 is
     computed as 1e-15, that, not 1e-30, is what multiplies the error arriving from above. Each stage
     is one function (``activation_forward``, ``loss_backward``, ``activation_backward``,
-    ``layer_backward``), so that a single formula's bound can be tested on its own.
+    ``layer_backward``), so that a single formula's bound can be tested on its own. With ``backward``
+    False, S is left empty (what ``kink_clearance`` needs is the forward half): ``backpropagate``
+    completes it.
     """
-    L, m = len(case["activations"]), X.shape[0]
+    L = len(case["activations"])
     names = case["activations"]
     dtype = case["dtype"]
     W = {l: np.asarray(params[f"W{l}"], np.float64) for l in range(1, L + 1)}
@@ -239,7 +244,18 @@ def bounds(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Bounds:
             act = activations.get(names[l - 1])
             A.append(act.value(Z[l]))
             E_A.append(activation_forward(act, Z[l], E_Z[l], dtype))
+    forward = Bounds(S={}, E_Z=E_Z, E_A=E_A, Z=Z, A=A)
+    return backpropagate(case, params, forward, Y) if backward else forward
 
+
+def backpropagate(case: dict, params: dict, forward: Bounds, Y: np.ndarray) -> Bounds:
+    """``forward`` (``bounds(..., backward=False)`` of the same case and arrays) with S: the loss's bound,
+    then every gradient's in backward order."""
+    L, m = len(case["activations"]), forward.A[0].shape[0]
+    names, dtype = case["activations"], case["dtype"]
+    A, E_A, Z, E_Z = forward.A, forward.E_A, forward.Z, forward.E_Z
+    W = {l: np.asarray(params[f"W{l}"], np.float64) for l in range(1, L + 1)}
+    with np.errstate(all="ignore"):
         r = 1.0 / m if case["reduction"] == "mean" else 1.0
         S_loss, M_dA, E_dA = loss_backward(losses.get(case["loss"]), A[L], np.asarray(Y, np.float64), E_A[L], r)
         S = {"loss": S_loss}

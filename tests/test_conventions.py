@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from crosscheck import profiles
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "conventions"
 
@@ -107,7 +109,8 @@ def test_an_honest_architecture_gets_no_unsupported_case_in_the_ci_profile(repo)
     cases = [json.loads(line) for line in (repo / "arch.jsonl").read_text().splitlines()]
     cases = [c for c in cases if c.get("kind") == "case"]
     sampled = [c for c in cases if "sample" in c["case"]]
-    assert len(cases) == 600 and len(sampled) == 300  # columns only: 2 full tests and 2 sampled, 150 each
+    n = profiles.CI_CASES  # columns only: 2 full tests and 2 sampled, n each
+    assert len(cases) == 4 * n and len(sampled) == 2 * n
     assert [c["verdict"] for c in cases].count("unsupported") == 0
     assert {c["case"]["sizes"][-1] for c in cases} == {1}
 

@@ -1,0 +1,56 @@
+"""The shortcuts of a checked case give what the plain computations give: ``compare_all`` the Comparisons
+of ``compare`` one tensor at a time, and a built problem's kept bounds those computed afresh."""
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from crosscheck import problems
+from crosscheck import strategies as cs
+from crosscheck.compare import compare, compare_all
+
+finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=64)
+anything = st.floats(width=64)  # NaN and inf too: compare ranks them worst
+
+
+@st.composite
+def items(draw):
+    out = []
+    for k in range(draw(st.integers(1, 6))):
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
+        reference = draw(hnp.arrays(np.float64, shape, elements=finite))
+        kind = draw(st.sampled_from(["near", "same", "wild", "float32", "misshaped", "zeros"]))
+        if kind == "same":
+            value = reference.copy()
+        elif kind == "wild":
+            value = draw(hnp.arrays(np.float64, shape, elements=anything))
+        elif kind == "misshaped":
+            value = np.zeros(shape + (2,))
+        elif kind == "zeros":
+            value, reference = np.zeros(shape), np.zeros(shape)
+        else:
+            value = reference + draw(hnp.arrays(np.float64, shape, elements=st.floats(-1e-3, 1e-3)))
+            value = value.astype(np.float32) if kind == "float32" else value
+        # no subnormal (err / allowed would overflow), and NaN now and then (it fails even an exact value)
+        tolerance = st.one_of(st.just(0.0), st.floats(1e-12, 1e-3), st.just(np.nan))
+        allowed = draw(st.one_of(tolerance, hnp.arrays(np.float64, shape, elements=tolerance)))
+        out.append((f"t{k}", value, reference, allowed, draw(st.sampled_from([None, "float64"]))))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(items())
+def test_compare_all_gives_what_compare_gives_tensor_by_tensor(items):
+    got = [c.to_json() for c in compare_all("torch", items)]
+    want = [compare(t, "torch", v, r, a, e).to_json() for t, v, r, a, e in items]
+    assert repr(got) == repr(want)  # repr: NaN equals NaN, and 0.0 differs from -0.0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cs.cases())
+def test_a_built_problem_keeps_the_bounds_a_fresh_computation_gives(case):
+    built = problems.build(case)
+    fresh = problems.Problem(built.case, built.params, built.X, built.Y).bounds()
+    assert built.S is not None and built.S.keys() == fresh.keys()
+    assert all(np.array_equal(built.S[k], fresh[k]) for k in fresh)
