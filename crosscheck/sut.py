@@ -33,6 +33,8 @@ class Sut:
     supports: dict | None
     child: boundary.Child | None = field(default=None, compare=False)
     convention: str = conventions.DEFAULT
+    module: object = field(default=None, compare=False, repr=False)
+    """The module the SUT's code lives in, when loaded here (where ``boundary.StandIn`` replaces a function)."""
 
     def supported(self, key: str) -> tuple[str, ...]:
         return contract.supported(self.supports, key)
@@ -151,7 +153,7 @@ def load_here(spec: str = DEFAULT, convention: str = conventions.DEFAULT) -> Sut
         raise SutLoadError(f"--sut {spec!r}: {exc}") from None
     supports = conventions.merge(stated, dict(own) if own is not None else None)
     validate_supports(f"{spec} (convention {convention})", supports)
-    return Sut(spec, conventions.formats(fn, supports), supports, convention=convention)
+    return Sut(spec, conventions.formats(fn, supports), supports, convention=convention, module=module)
 
 
 def load(spec: str = DEFAULT, isolation: str = "process", timeout: float = boundary.DEFAULT_TIMEOUT,
