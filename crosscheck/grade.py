@@ -334,8 +334,7 @@ def prepare(assignment: Assignment, out: Path, progress=print) -> Path:
               "items": items}
     target = out / BUNDLE_FILE
     _atomic_write(target, json.dumps(bundle))
-    for secret in (target, staff_dir / assignment.staff.name, staff_dir):
-        os.chmod(secret, 0o700 if secret.is_dir() else 0o600)  # an unprivileged submission cannot read them
+    seal(out)
     staff = grade(load_bundle(out / "assignment.toml", out), assignment.staff, None)
     if staff.score != staff.max_score:
         wrong = [t for t in staff.items if t.score != t.max_score]
@@ -344,6 +343,16 @@ def prepare(assignment: Assignment, out: Path, progress=print) -> Path:
     progress(f"prepare: the staff solution scores {staff.score:g} / {staff.max_score:g}")
     write_autograder(out)
     return out
+
+
+def seal(bundle_dir: Path) -> None:
+    """Make the bundle's answers and staff solution readable by their owner only, so that a submission run as
+    an unprivileged user cannot read them (an unzipped autograder loses the modes the bundle was written with)."""
+    bundle_dir = Path(bundle_dir)
+    staff = bundle_dir / "staff"
+    for path in [bundle_dir / BUNDLE_FILE, *(staff.rglob("*") if staff.is_dir() else ()), staff]:
+        if path.exists():
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
 
 def _staff_pointing(assignment: Assignment) -> str:
@@ -395,7 +404,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 set -uo pipefail
 cd /autograder/source
 python3 -m crosscheck grade /autograder/submission --assignment bundle/assignment.toml --bundle bundle \\
-    --gradescope /autograder/results/results.json --out /autograder/results/feedback
+    --gradescope /autograder/results/results.json
 """
 
 
@@ -463,6 +472,10 @@ def load_bundle(assignment_path, bundle_dir=None) -> Bundle:
         raise AssignmentError(f"{assignment.path} differs from the assignment the bundle {str(bundle_dir)!r} was "
                               f"prepared from: run grade --prepare again")
     cases = {i["name"]: i["cases"] for i in data["items"]}
+    try:
+        seal(bundle_dir)
+    except OSError:
+        pass  # a read-only bundle (another user's): the protections say whether the submission runs as another user
     return Bundle(kept, cases, bundle_dir)
 
 
@@ -621,21 +634,19 @@ def stage(submission: Path, module: str | None, into: Path) -> Path:
         shutil.copytree(submission, into / submission.name, symlinks=False,
                         ignore=shutil.ignore_patterns("__pycache__", ".*"))
         root = into / submission.name
-        if module:
-            found = sorted(root.rglob(module))
-            if not found:
-                raise SubmissionError(f"the folder has no {module} (the assignment grades that file)")
+        found = sorted(root.rglob(module)) if module else []
+        code = sorted(root.rglob(f"*{CODE_SUFFIX}"))
+        books = sorted(p for p in root.rglob(f"*{NOTEBOOK_SUFFIX}") if ".ipynb_checkpoints" not in p.parts)
+        if found:
             target = found[0]
+        elif len(code) == 1:  # a folder of one file (Gradescope's upload of alice.py) is that file
+            target = code[0]
+        elif not code and len(books) == 1:
+            target = books[0]
         else:
-            code = sorted(root.rglob(f"*{CODE_SUFFIX}"))
-            books = sorted(p for p in root.rglob(f"*{NOTEBOOK_SUFFIX}") if ".ipynb_checkpoints" not in p.parts)
-            if len(code) == 1:
-                target = code[0]
-            elif not code and len(books) == 1:
-                target = books[0]
-            else:
-                raise SubmissionError(f"the folder has {len(code)} .py files and {len(books)} notebooks; the "
-                                      f"assignment names no module to grade")
+            named = f"no {module} (the file the assignment grades) and " if module else ""
+            raise SubmissionError(f"the folder has {named}{len(code)} .py files and {len(books)} notebooks: "
+                                  f"which one to grade is not clear")
     elif submission.suffix in (CODE_SUFFIX, NOTEBOOK_SUFFIX) and submission.is_file():
         (into / "submission").mkdir()
         target = into / "submission" / submission.name
