@@ -290,3 +290,42 @@ def test_a_bundle_from_another_assignment_is_refused(bundle_dir, tmp_path):
     path.write_text(ASSIGNMENT.read_text().replace("seed = 20261129", "seed = 1"))
     with pytest.raises(grade.AssignmentError, match="differs from the assignment the bundle"):
         grade.load_bundle(path, bundle_dir)
+
+
+PEEK = '''
+import errno, socket
+
+
+def sigmoid(Z):
+    return Z, Z
+
+
+def sigmoid_backward(dA, cache):
+    found = []
+    try:
+        open(BUNDLE).read(1)
+        found.append("bundle readable")
+    except OSError:
+        found.append("bundle unreadable")
+    try:
+        socket.create_connection(("127.0.0.1", 9), timeout=2)
+        found.append("network")
+    except OSError as exc:
+        found.append("no network" if exc.errno == errno.ENETUNREACH else "network")
+    raise ValueError("PEEK " + ", ".join(found))
+'''
+
+
+def test_the_protections_the_output_claims_hold(bundle_dir, tmp_path):
+    """What ``protections`` says applied is what a submission meets: no network, and no reading the bundle."""
+    wrapper, words = grade.protections()
+    path = tmp_path / "peek.py"
+    path.write_text(PEEK.replace("BUNDLE", repr(str(bundle_dir / grade.BUNDLE_FILE))))
+    graded = grade.grade(grade.load_bundle(ASSIGNMENT, bundle_dir), path)
+    assert graded.protections == words
+    output = graded.items[0].output
+    assert "PEEK" in output
+    if any(w.startswith("no network") for w in words):
+        assert "PEEK" in output and "no network" in output.split("PEEK")[1]
+    if any("unprivileged user" in w for w in words):
+        assert "bundle unreadable" in output
