@@ -82,7 +82,8 @@ class Item:
 
     name: str
     points: float
-    op: str
+    op: str | None
+    """The op graded (a row of ``crosscheck.ops``), or None for a whole-network item (``network``)."""
     functions: tuple[str, ...]
     """The student's functions this item grades (by default the op's forward and backward)."""
     count: int
@@ -97,6 +98,13 @@ class Item:
     visibility: str
     case_timeout: float
     tags: tuple[str, ...] = ()
+    network: str | None = None
+    """A whole-network item: the convention its cases run through (``ng``: L_model_forward, L_model_backward
+    and compute_cost on contract cases, ``crosscheck.problems``)."""
+
+    @property
+    def convention(self) -> str | None:
+        return self.network
 
 
 @dataclass(frozen=True)
@@ -149,8 +157,12 @@ def _names(where: str, value, allowed) -> tuple[str, ...]:
     return tuple(value)
 
 
-ITEM_KEYS = ("name", "points", "op", "functions", "count", "dtypes", "scales", "dims", "pinned", "depends_on",
-             "visibility", "case_timeout", "tags")
+NETWORKS = {"ng": {"functions": ("L_model_forward", "L_model_backward", "compute_cost"),
+                   "dims": {"L": (1, 4), "width": (1, 8), "batch": (1, 16), "outputs": (1, 4)}}}
+"""Whole-network items: the conventions they run through, the functions graded, and the ranges of their dims
+(L layers, hidden widths, the batch, the output width); the rest of the case is what the convention states."""
+ITEM_KEYS = ("name", "points", "op", "network", "functions", "count", "dtypes", "scales", "dims", "pinned",
+             "depends_on", "visibility", "case_timeout", "tags")
 ASSIGNMENT_KEYS = ("name", "convention", "seed", "staff", "case_timeout", "submission_timeout", "memory_mb",
                    "oracles", "module")
 
@@ -196,28 +208,39 @@ def load_assignment(path) -> Assignment:
         unknown = sorted(set(raw) - set(ITEM_KEYS))
         if unknown:
             raise AssignmentError(f"{where} has unknown key {unknown[0]!r}; valid: {', '.join(ITEM_KEYS)}")
-        for key in ("name", "points", "op"):
+        for key in ("name", "points"):
             if key not in raw:
                 raise AssignmentError(f"{where} needs {key!r}")
+        if ("op" in raw) == ("network" in raw):
+            raise AssignmentError(f"{where} needs an op (a layer function) or network (a whole network), one of them")
         name = raw["name"]
         if not isinstance(name, str) or not name or name in seen:
             raise AssignmentError(f"{where}: names must be non-empty and unique")
         seen.add(name)
-        if raw["op"] not in ops.of(base):
-            raise AssignmentError(f"{where}: op {raw['op']!r} is not a {base} op; valid: {', '.join(ops.of(base))}")
-        op = ops.get(raw["op"])
-        functions = tuple(raw.get("functions") or [f for f in (op.forward_fn, op.backward_fn) if f])
+        if "network" in raw:
+            if raw["network"] != base or base not in NETWORKS:
+                raise AssignmentError(f"{where}: network {raw['network']!r}: a whole-network item runs through the "
+                                      f"assignment's convention; supported: {', '.join(NETWORKS)}")
+            op, ranges = None, NETWORKS[base]["dims"]
+            functions = tuple(raw.get("functions") or NETWORKS[base]["functions"])
+        else:
+            if raw["op"] not in ops.of(base):
+                raise AssignmentError(f"{where}: op {raw['op']!r} is not a {base} op; valid: {', '.join(ops.of(base))}")
+            op = ops.get(raw["op"])
+            ranges = op.dims
+            functions = tuple(raw.get("functions") or [f for f in (op.forward_fn, op.backward_fn) if f])
+        what = f"op {op.name}" if op else f"a {base} network"
         dims = raw.get("dims", {})
         if not isinstance(dims, dict):
             raise AssignmentError(f"{where} dims must be a table {{dim = [lo, hi]}}, got {dims!r}")
         narrowed = {}
         for dim, span in dims.items():
-            if dim not in op.dims:
-                raise AssignmentError(f"{where} dims: op {op.name} has no dim {dim!r}; its dims: {', '.join(op.dims)}")
-            lo, hi = op.dims[dim]
+            if dim not in ranges:
+                raise AssignmentError(f"{where} dims: {what} has no dim {dim!r}; its dims: {', '.join(ranges)}")
+            lo, hi = ranges[dim]
             if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)
                     and lo <= span[0] <= span[1] <= hi):
-                raise AssignmentError(f"{where} dims.{dim} must be [lo, hi] within the op's [{lo}, {hi}], got {span!r}")
+                raise AssignmentError(f"{where} dims.{dim} must be [lo, hi] within [{lo}, {hi}], got {span!r}")
             narrowed[dim] = tuple(span)
         pinned = raw.get("pinned", [])
         if not isinstance(pinned, list) or not all(isinstance(p, dict) and isinstance(p.get("dims"), dict)
@@ -236,13 +259,15 @@ def load_assignment(path) -> Assignment:
         for dep in depends:
             if dep not in seen or dep == name:
                 raise AssignmentError(f"{where} depends on {dep!r}, which is not an item before it")
+        if pinned and op is None:
+            raise AssignmentError(f"{where}: a whole-network item takes no pinned cases")
         items.append(Item(
-            name, _number(f"{where} points", raw["points"]), op.name, functions, count,
+            name, _number(f"{where} points", raw["points"]), op.name if op else None, functions, count,
             _names(f"{where} dtypes", raw.get("dtypes", DEFAULTS["dtypes"]), contract.DTYPES),
             _names(f"{where} scales", raw.get("scales", DEFAULTS["scales"]), tuple(SCALES)),
             narrowed, tuple(pinned), tuple(depends), visibility,
             _number(f"{where} case_timeout", raw.get("case_timeout", case_timeout)),
-            tuple(str(t) for t in raw.get("tags", []))))
+            tuple(str(t) for t in raw.get("tags", [])), raw.get("network")))
     return Assignment(
         str(head["name"]), convention, seed, staff, tuple(items), case_timeout,
         _number("[assignment] submission_timeout", head.get("submission_timeout", DEFAULTS["submission_timeout"])),
@@ -258,8 +283,10 @@ def load_assignment(path) -> Assignment:
 def item_cases(assignment: Assignment, item: Item) -> list[dict]:
     """The item's fixed cases: its pinned ones, then ``count`` drawn from the assignment's seed and the item's
     name (so adding an item does not change another's cases). Each case is checked to build."""
-    op = ops.get(item.op)
     rng = np.random.default_rng([assignment.seed, zlib.crc32(item.name.encode())])
+    if item.network:
+        return [_network_case(item, rng, i) for i in range(item.count)]
+    op = ops.get(item.op)
     out = []
     for i, pin in enumerate(item.pinned):
         case = ops.case_of(item.op, pin["dims"], pin.get("dtype", item.dtypes[0]), pin.get("scale", item.scales[0]),
@@ -281,6 +308,37 @@ def item_cases(assignment: Assignment, item: Item) -> list[dict]:
     return out
 
 
+def _network_case(item: Item, rng, i: int) -> dict:
+    """A contract case of the network convention: sizes, batch and seed drawn; the rest what the convention states
+    (ng: hidden relu, output sigmoid, bce, columns, the mean)."""
+    from crosscheck import contract, problems
+
+    r = {**NETWORKS[item.network]["dims"], **item.dims}
+    draw = lambda name: int(rng.integers(r[name][0], r[name][1] + 1))  # noqa: E731
+    L = draw("L")
+    sizes = [draw("width") for _ in range(L)] + [draw("outputs")]
+    case = {"contract_version": contract.CONTRACT_VERSION, "sizes": sizes,
+            "activations": ["relu"] * (L - 1) + ["sigmoid"], "loss": "bce", "layout": "columns",
+            "dtype": item.dtypes[i % len(item.dtypes)], "reduction": "mean", "batch": draw("batch"),
+            "scale": item.scales[i % len(item.scales)], "seed": int(rng.integers(2**32))}
+    problems.build(case)
+    return case
+
+
+def build(case: dict):
+    """A case's arrays: an op case (``ops.build``) or a network case (``problems.build``)."""
+    from crosscheck import problems
+
+    return ops.build(case) if ops.is_op(case) else problems.build(case)
+
+
+def order(case: dict) -> list[str]:
+    """A case's outputs in the order the first divergence is judged (forward's first)."""
+    from crosscheck import contract
+
+    return ops.get(case["op"]).order if ops.is_op(case) else ["loss", *contract.backward_order(case)]
+
+
 # ---------------------------------------------------------------------------------------------
 # prepare: the bundle
 
@@ -291,6 +349,7 @@ def _lists(answer: dict) -> dict:
 
 def prepare(assignment: Assignment, out: Path, progress=print) -> Path:
     """Write the bundle for ``assignment`` into ``out`` (see the module docstring) and return its path."""
+    from crosscheck import contract
     from crosscheck.check import run_oracles
     from oracles import ORACLES
 
@@ -299,18 +358,22 @@ def prepare(assignment: Assignment, out: Path, progress=print) -> Path:
     items = []
     for item in assignment.items:
         cases = []
+        returns = _returns(assignment, item)
         for case in item_cases(assignment, item):
-            problem = ops.build(case)
+            problem = build(case)
             answers, status = run_oracles(problem, list(assignment.oracles))
             missing = [f"{n}: {s['reason']}" for n, s in status.items() if not s["ran"]]
             if missing:
                 raise AssignmentError(f"item {item.name!r}: oracle(s) did not run ({'; '.join(missing)}); install "
                                       f"them or name fewer in [assignment] oracles")
-            S, order = problem.bounds(), problem.op.order
+            not_checked = [] if ops.is_op(case) else contract.not_returned(case, returns)
+            keys = [k for k in order(case) if k not in not_checked]
+            S = problem.bounds() if ops.is_op(case) else tolerance.bounds({**case, "layout": "rows"},
+                                                                          *problem.rows64()).S
             names = list(answers)
             for a_i, na in enumerate(names):  # the oracles among themselves: a disagreement is a fault of the bundle
                 for nb in names[a_i + 1:]:
-                    for key in order:
+                    for key in keys:
                         allowed = tolerance.allowed(S[key], "float64", "float64", ORACLES[na].underflow_gain,
                                                     ORACLES[nb].underflow_gain)
                         c = compare(key, f"{na}~{nb}", np.asarray(answers[na][key]), np.asarray(answers[nb][key],
@@ -320,8 +383,9 @@ def prepare(assignment: Assignment, out: Path, progress=print) -> Path:
                                                   f"case {json.dumps(case)} (margin {c.margin:.3g})")
             allowed = {n: {k: np.broadcast_to(tolerance.allowed(S[k], case["dtype"], "float64", 1.0,
                                                                  ORACLES[n].underflow_gain),
-                                              np.shape(answers[n][k])).tolist() for k in order} for n in names}
-            cases.append({"case": case, "answers": {n: _lists(answers[n]) for n in names}, "allowed": allowed})
+                                              np.shape(answers[n][k])).tolist() for k in keys} for n in names}
+            cases.append({"case": case, "answers": {n: _lists({k: answers[n][k] for k in keys}) for n in names},
+                          "allowed": allowed, "not_checked": not_checked})
         progress(f"prepare: {item.name}: {len(cases)} cases, oracles {', '.join(assignment.oracles)}")
         items.append({"name": item.name, "cases": cases})
     shutil.copy(assignment.path, out / "assignment.toml")
@@ -353,6 +417,16 @@ def seal(bundle_dir: Path) -> None:
     for path in [bundle_dir / BUNDLE_FILE, *(staff.rglob("*") if staff.is_dir() else ()), staff]:
         if path.exists():
             os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
+def _returns(assignment: Assignment, item: Item) -> dict | None:
+    """What a whole-network item's convention states its code returns (``supports``), read from the staff
+    solution through the convention's adapter; None for an op item."""
+    if not item.network:
+        return None
+    from crosscheck import sut
+
+    return sut.load_here(str(assignment.staff), item.network).supports
 
 
 def _staff_pointing(assignment: Assignment) -> str:
@@ -490,13 +564,19 @@ def _same(a: Assignment, b: Assignment) -> bool:
 
 
 def judge(entry: dict, outcome: boundary.Outcome, spec: str, convention: str) -> check.CaseResult:
-    """``check.check_op``'s verdict with the bundle's stored answers and allowances in place of live oracles."""
+    """``check.check``'s verdict with the bundle's stored answers and allowances in place of live oracles: the
+    answer held to the contract (an op's outputs, or a network's keys, shapes and dtypes), both calls alike,
+    every output within its allowance against every oracle, the first divergence in ``order``."""
+    from crosscheck import contract
+
     case = entry["case"]
-    problem = ops.build(case)
-    op = problem.op
+    is_op = ops.is_op(case)
+    problem = build(case)
+    keys = order(case)
     result = check.CaseResult(case=case, sut=spec, verdict="pass", convention=convention)
     result.sut_seconds, result.extra_keys, result.output = outcome.seconds, outcome.extra_keys, outcome.output
     result.oracles = {n: {"ran": True, "reason": "stored in the bundle", "seconds": 0.0} for n in entry["answers"]}
+    result.not_checked = list(entry.get("not_checked", ()))
     if outcome.kind != "answered":
         result.verdict = {"timeout": "timeout", "crashed": "crashed"}.get(outcome.kind, "fail")
         result.problems = [outcome.message]
@@ -504,7 +584,10 @@ def judge(entry: dict, outcome: boundary.Outcome, spec: str, convention: str) ->
         return result
     first, raw = outcome.first, outcome.second
 
-    def answer_problems(answer):  # a value that is not plain data comes back as a stand-in naming its type
+    def answer_problems(answer):
+        if not is_op:
+            return list(contract.check_answer(case, answer, case["batch"], skip=tuple(result.not_checked)))
+        # a value that is not plain data comes back as a stand-in naming its type
         named = lambda k, p: p.replace("a _Opaque", f"a {getattr(answer.get(k), 'type_name', '')}")  # noqa: E731
         return [(k, named(k, p) if isinstance(answer, dict) else p) for k, p in ops.check_answer(problem, answer)]
 
@@ -512,7 +595,7 @@ def judge(entry: dict, outcome: boundary.Outcome, spec: str, convention: str) ->
     seen = {k for k, _ in problems}
     problems += [(k, f"first call: {p}") for k, p in answer_problems(first) if k not in seen]
     if isinstance(first, dict) and isinstance(raw, dict):
-        for key in op.order:
+        for key in keys:
             if key in seen or key not in first or key not in raw:
                 continue
             try:
@@ -526,9 +609,12 @@ def judge(entry: dict, outcome: boundary.Outcome, spec: str, convention: str) ->
     result.problems = [p for _, p in problems]
     broken = {k for k, _ in problems}
     usable = {k: v for k, v in raw.items() if k not in broken} if isinstance(raw, dict) else {}
+    if not is_op:  # the stored answers are in the rows layout
+        rows = contract.to_rows(case, {k: v for k, v in usable.items() if k != "loss" and k in keys})
+        usable = {**rows, **({"loss": usable["loss"]} if "loss" in usable else {})}
     for name, answer in entry["answers"].items():
-        for key in op.order:
-            if key not in usable:
+        for key in keys:
+            if key not in usable or key not in answer:
                 continue
             value = np.asarray(float(usable[key])) if key == "loss" else np.asarray(usable[key])
             result.comparisons.append(compare(key, name, value, np.asarray(answer[key], np.float64),
@@ -537,8 +623,10 @@ def judge(entry: dict, outcome: boundary.Outcome, spec: str, convention: str) ->
     failed = {c.tensor for c in result.comparisons if not c.passed} | broken
     if failed:
         result.verdict = "fail"
-        result.first_divergence = next(k for k in ["answer", *op.order] if k in failed)
+        result.first_divergence = next(k for k in ["answer", *keys] if k in failed)
         key = result.first_divergence
+        if not is_op and key not in ("answer", "loss"):
+            result.layer = contract.layer_of(key)
         against = next((c.against for c in result.comparisons if c.tensor == key and not c.passed), None)
         if against is not None:
             result.tensors = {"tensor": key, "oracle": against,
@@ -715,13 +803,13 @@ class Graded:
 
 def _functions_failed(item: Item, results: list[check.CaseResult]) -> set[str]:
     """The student's functions of an item that went wrong on some case (all of them where a case did not answer)."""
-    op = ops.get(item.op)
+    op = ops.get(item.op) if item.op else None
     out = set()
     for r in results:
         if r.verdict == "pass":
             continue
         key = r.first_divergence
-        if r.verdict == "fail" and key in op.order:
+        if op is not None and r.verdict == "fail" and key in op.order:
             out.add(op.forward_fn if key in op.outputs and op.backward_fn else (op.backward_fn or op.forward_fn))
         else:
             out.update(item.functions)
@@ -756,22 +844,44 @@ def grade(bundle: Bundle, submission, out_dir=None, gradescope=None, student: st
 
     staging = Path(tempfile.mkdtemp(prefix="crosscheck-grade-"))
     os.chmod(staging, 0o711)
-    child = target = None
+    children: dict[str, boundary.Child | str] = {}
+    """convention -> the submission's process for it, or why it could not be loaded that way"""
+    target = None
+
+    def child_for(convention: str) -> boundary.Child | str:
+        if convention not in children:
+            child = boundary.Child(str(target), timeout=a.case_timeout, memory_mb=a.memory_mb,
+                                   load_timeout=min(boundary.LOAD_TIMEOUT, a.submission_timeout),
+                                   convention=convention, references=bundle.references(), wrapper=wrapper,
+                                   cwd=str(target.parent))
+            try:
+                child.start()
+                children[convention] = child
+            except boundary.SutLoadFailed as exc:
+                children[convention] = _load_message(str(exc), str(target))
+        return children[convention]
+
     try:
         try:
             target = stage(submission, a.module, staging)
-            child = boundary.Child(str(target), timeout=a.case_timeout, memory_mb=a.memory_mb,
-                                   load_timeout=min(boundary.LOAD_TIMEOUT, a.submission_timeout),
-                                   convention=a.convention, references=bundle.references(), wrapper=wrapper,
-                                   cwd=str(target.parent))
-            child.start()
-        except (SubmissionError, boundary.SutLoadFailed) as exc:
+            loaded = child_for(a.convention)  # the module as the op items load it: does it import at all?
+            if isinstance(loaded, str):
+                graded.load_error = loaded
+        except SubmissionError as exc:
             graded.load_error = _load_message(str(exc), str(target or ""))
         failed: dict[str, set[str]] = {}
         for item in _order(a):
             if graded.load_error is not None:
                 graded.items.append(_not_run(item, f"not graded: your submission could not be loaded: "
                                                    f"{graded.load_error}"))
+                flush()
+                continue
+            convention = item.network or a.convention
+            child = child_for(convention)
+            if isinstance(child, str):
+                failed[item.name] = set(item.functions)
+                graded.items.append(_not_run(item, f"not graded: your code could not be loaded as the {convention} "
+                                                   f"convention needs: {child}"))
                 flush()
                 continue
             stand_ins = sorted({f for dep in _closure(a, item) for f in failed.get(dep, ())} - set(item.functions))
@@ -787,20 +897,21 @@ def grade(bundle: Bundle, submission, out_dir=None, gradescope=None, student: st
                 if note:
                     break
                 child.timeout = min(item.case_timeout, left)
-                problem = ops.build(entry["case"])
+                problem = build(entry["case"])
                 outcome = child.call(entry["case"], problem.params, problem.X, problem.Y, tuple(stand_ins))
-                r = judge(entry, outcome, target.name, a.convention)
+                r = judge(entry, outcome, target.name, convention)
                 results.append(r)
                 if r.verdict == "timeout":  # every case of a hanging function would cost its time limit again
                     note = "a case timed out, so the item's other cases were not run"
             failed[item.name] = _functions_failed(item, results) | (set(item.functions) if note else set())
-            grade_ = _item_grade(item, results, len(bundle.cases[item.name]), stand_ins, note, target.name, a)
+            grade_ = _item_grade(item, results, len(bundle.cases[item.name]), stand_ins, note, target.name, convention)
             grade_.seconds = time.perf_counter() - item_start
             graded.items.append(grade_)
             flush()
     finally:
-        if child is not None:
-            child.close()
+        for child in children.values():
+            if not isinstance(child, str):
+                child.close()
         shutil.rmtree(staging, ignore_errors=True)
     flush()
     if out_dir:
@@ -834,8 +945,24 @@ def _not_run(item: Item, message: str) -> ItemGrade:
     return g
 
 
+def _output_words(case: dict, key: str) -> str:
+    """'db (linear_backward's output 3 of 3)' for an op; 'dW2 (layer 2)' or 'the loss' for a network."""
+    from crosscheck import contract
+
+    if key == "answer":
+        return "the answer's form"
+    if ops.is_op(case):
+        return ops.get(case["op"]).function_of(key)
+    return "the loss (forward pass)" if key == "loss" else f"{key} (layer {contract.layer_of(key)})"
+
+
+def _size(case: dict) -> int:
+    problem = build(case)
+    return sum(np.size(v) for v in problem.params.values()) + np.size(problem.X)
+
+
 def _item_grade(item: Item, results: list[check.CaseResult], total: int, stand_ins: list[str], note: str,
-                file_name: str, a: Assignment) -> ItemGrade:
+                file_name: str, convention: str) -> ItemGrade:
     passed = sum(r.verdict == "pass" for r in results)
     g = ItemGrade(item.name, round(item.points * passed / total, 4), item.points, item.visibility, passed, total,
                   stand_ins=stand_ins, tags=list(item.tags))
@@ -843,21 +970,20 @@ def _item_grade(item: Item, results: list[check.CaseResult], total: int, stand_i
     if total > len(results):
         g.verdicts["not run"] = total - len(results)
     failing = [r for r in results if r.verdict != "pass"]
-    op = ops.get(item.op)
     if failing:
-        firsts = [r.first_divergence for r in failing if r.verdict == "fail" and r.first_divergence]
+        firsts = [(r.first_divergence, r.case) for r in failing if r.verdict == "fail" and r.first_divergence]
         if firsts:
-            key = max(set(firsts), key=lambda k: (firsts.count(k), -["answer", *op.order].index(k)))
-            g.first_wrong = "the answer's form" if key == "answer" else op.function_of(key)
-        smallest = min(failing, key=lambda r: (r.verdict != "fail", sum(np.size(v) for v in
-                                                                       ops.build(r.case).params.values())))
+            keys = [k for k, _ in firsts]
+            key, case = max(firsts, key=lambda f: (keys.count(f[0]), -(["answer", *order(f[1])].index(f[0]))))
+            g.first_wrong = _output_words(case, key)
+        smallest = min(failing, key=lambda r: (r.verdict != "fail", _size(r.case)))
         g.smallest = smallest.to_json()
-        g.diagnosis = diagnose_item(item, failing, a.convention)
+        g.diagnosis = diagnose_item(item, failing, convention, passing=[r for r in results if r.verdict == "pass"])
         g.message = _headline(smallest, g.first_wrong)
     if note:
         g.message = f"{note}; {g.message}" if g.message else note
     g.message = for_student(g.message)
-    g.output = feedback_item(g, results, file_name, a)
+    g.output = feedback_item(g, results, file_name, convention)
     return g
 
 
@@ -898,13 +1024,20 @@ def _relation(sut: np.ndarray, ref: np.ndarray, m: int) -> str | None:
     return None
 
 
-def diagnose_item(item: Item, failing: list[check.CaseResult], convention: str) -> str | None:
-    """What the item's failures say about the bug: the known bugs of the layer catalogue (``mutants.layers``)
-    whose answers reproduce the student's first wrong output on every failing case, else a relation that
-    holds on all of them (a ratio, a transpose), else None."""
+def diagnose_item(item: Item, failing: list[check.CaseResult], convention: str,
+                  passing: list[check.CaseResult] = ()) -> str | None:
+    """What the item's failures say about the bug. For an op: the known bugs of the layer catalogue
+    (``mutants.layers``) whose answers reproduce the student's first wrong output on every failing case, else a
+    relation that holds on all of them (a ratio, a transpose). For a network: ``crosscheck.diagnose`` on the
+    item's records, with the network catalogue replayed. None when nothing holds on every failing case."""
     kept = [r for r in failing if r.tensors]
     if not kept or len(kept) != len(failing):
         return None
+    if item.network:
+        from crosscheck import diagnose
+
+        findings = diagnose.diagnose([r.record(detail=True) for r in [*failing, *passing]], replay_catalogue=True)
+        return findings[0].summary if findings else None
     base = convention.split("-")[0]
     op = ops.get(item.op)
     try:
@@ -948,12 +1081,15 @@ def diagnose_item(item: Item, failing: list[check.CaseResult], convention: str) 
 
 
 def _case_words(case: dict) -> str:
+    if not ops.is_op(case):
+        return (f"a network of sizes {case['sizes']} ({', '.join(case['activations'])}; loss {case['loss']}), "
+                f"batch m = {case['batch']}, {case['dtype']}, scale {case['scale']}")
     op = ops.get(case["op"])
     settings = f", settings {case['settings']}" if case.get("settings") else ""
     return f"op {op.name} ({op.formula}), dims {case['dims']}, {case['dtype']}, scale {case['scale']}{settings}"
 
 
-def feedback_item(g: ItemGrade, results: list[check.CaseResult], file_name: str, a: Assignment) -> str:
+def feedback_item(g: ItemGrade, results: list[check.CaseResult], file_name: str, convention: str) -> str:
     """What the student reads for one item. A hidden item says its score and count only."""
     lines = [f"{g.passed} of {g.total} cases passed: {g.score:g} / {g.max_score:g} points."]
     if g.stand_ins:
@@ -980,7 +1116,7 @@ def feedback_item(g: ItemGrade, results: list[check.CaseResult], file_name: str,
         if c.tensor == r.first_divergence and c.against == (r.tensors or {}).get("oracle"):
             lines += check.describe(c, indent="  ")
     lines.append("Reproduce it locally (needs torch or the finite differences of the full install):")
-    lines.append(f"  {check.reproduce_command(r.case, file_name, a.convention)}")
+    lines.append(f"  {check.reproduce_command(r.case, file_name, convention)}")
     return for_student("\n".join(lines))
 
 

@@ -26,21 +26,23 @@ COURSE = ROOT / "examples" / "course"
 ASSIGNMENT = COURSE / "assignment.toml"
 CLASS = COURSE / "class"
 
-EXPECTED = {  # student -> item -> score (items in the assignment's order)
-    "alice": [10, 10, 20, 20, 20, 10],
-    "bob": [10, 10, 2.5, 20, 20, 0],  # db without 1/m: only the pinned one-example case passes
-    "carol": [0, 10, 20, 20, 20, 10],  # sigmoid_backward without (1 - s)
-    "dave": [10, 0, 20, 20, 20, 10],  # relu_backward unmasked
-    "erin": [10, 10, 20, 20, 20, 10],  # the correct code in a notebook, with magics
-    "frank": [10, 0, 20, 20, 20, 10],  # relu_backward loops forever
-    "grace": [0, 0, 0, 0, 0, 0],  # a syntax error
-    "heidi": [10, 10, 20, 0, 0, 10],  # no linear_activation_backward
-    "ivan": [0, 10, 20, 20, 20, 10],  # sigmoid_backward ends the process
-    "judy": [10, 10, 0, 20, 20, 0],  # linear_backward returns lists
-    "kim": [10, 10, 20, 20, 20, 10],  # a folder: activations in a module of their own
-    "mallory": [10, 10, 0, 20, 20, 0],  # dW transposed
-    "nina": [10, 10, 12.5, 20, 20, 0],  # exits on float32: 5 of the 8 cases are float64
+EXPECTED = {  # student -> item -> score (items in the assignment's order; L_model_backward last)
+    "alice": [10, 10, 20, 20, 20, 10, 20],
+    "bob": [10, 10, 2.5, 20, 20, 0, 20],  # db without 1/m: only the pinned one-example case passes
+    "carol": [0, 10, 20, 20, 20, 10, 20],  # sigmoid_backward without (1 - s)
+    "dave": [10, 0, 20, 20, 20, 10, 20],  # relu_backward unmasked
+    "erin": [10, 10, 20, 20, 20, 10, 20],  # the correct code in a notebook, with magics
+    "frank": [10, 0, 20, 20, 20, 10, 20],  # relu_backward loops forever
+    "grace": [0, 0, 0, 0, 0, 0, 0],  # a syntax error
+    "heidi": [10, 10, 20, 0, 0, 10, 20],  # no linear_activation_backward
+    "ivan": [0, 10, 20, 20, 20, 10, 20],  # sigmoid_backward ends the process
+    "judy": [10, 10, 0, 20, 20, 0, 20],  # linear_backward returns lists
+    "kim": [10, 10, 20, 20, 20, 10, 20],  # a folder: activations in a module of their own
+    "mallory": [10, 10, 0, 20, 20, 0, 20],  # dW transposed
+    "nina": [10, 10, 12.5, 20, 20, 0, 20],  # exits on float32: 5 of the 8 cases are float64
+    "oscar": [10, 10, 20, 20, 20, 10, 0],  # L_model_backward's dAL without its minus
 }
+POINTS = [10, 10, 20, 20, 20, 10, 20]
 
 BLOCKER = """
 import sys
@@ -63,20 +65,39 @@ def _grader(*args, **kw):
                           cwd=ROOT, timeout=600, **kw)
 
 
-@pytest.fixture(scope="module")
+def _once(tmp_path_factory, name: str, make) -> Path:
+    """A folder made once per test run, shared by every xdist worker (the pattern of pytest-xdist's docs: the
+    workers' common base directory and a file lock), so the class is prepared and graded once, not per worker."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    folder = shared / f"grade-{name}"
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "done").exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            (folder / "done").write_text("")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory):
     pytest.importorskip("torch")
-    out = tmp_path_factory.mktemp("bundle")
-    grade.prepare(grade.load_assignment(ASSIGNMENT), out, progress=lambda _: None)
-    return out
+    return _once(tmp_path_factory, "bundle", lambda out: grade.prepare(grade.load_assignment(ASSIGNMENT), out,
+                                                                        progress=lambda _: None))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def graded_class(bundle_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("class")
-    done = _grader(CLASS, "--assignment", ASSIGNMENT, "--bundle", bundle_dir, "--out", out, "-j", "2")
-    assert done.returncode == 0, done.stderr
-    return out, done.stdout
+    def make(out):
+        done = _grader(CLASS, "--assignment", ASSIGNMENT, "--bundle", bundle_dir, "--out", out / "class", "-j", "2")
+        assert done.returncode == 0, done.stderr
+        (out / "stdout.txt").write_text(done.stdout)
+
+    out = _once(tmp_path_factory, "class", make)
+    return out / "class", (out / "stdout.txt").read_text()
 
 
 def _students(out: Path) -> dict:
@@ -91,7 +112,7 @@ def test_the_class_gets_the_expected_scores(graded_class):
         got = [i["score"] for i in students[name]["items"]]
         assert got == scores, f"{name}: {got}"
         assert students[name]["score"] == sum(scores)
-        assert students[name]["max_score"] == 90
+        assert students[name]["max_score"] == sum(POINTS)
 
 
 def test_grading_imports_no_torch_or_jax(graded_class):
@@ -109,6 +130,8 @@ def test_partial_credit_is_the_fraction_of_fixed_cases(graded_class):
 
 
 def test_a_wrong_dependency_is_not_penalized_twice(graded_class):
+    """A wrong step function costs its own item only: the items that call it (the step above, and the whole
+    network through L_model_backward) are graded with the staff function standing in."""
     students = _students(graded_class[0])
     for name, function in (("bob", "linear_backward"), ("carol", "sigmoid_backward"), ("dave", "relu_backward")):
         items = {i["name"]: i for i in students[name]["items"]}
@@ -117,7 +140,18 @@ def test_a_wrong_dependency_is_not_penalized_twice(graded_class):
         assert dependents, name
         assert all(i["score"] == i["max_score"] for i in dependents)
         assert "not counted twice" in dependents[0]["output"]
+        network = items["L_model_backward"]
+        assert function in network["stand_ins"] and network["score"] == network["max_score"]
+    heidi = {i["name"]: i for i in students["heidi"]["items"]}  # the function is missing altogether
+    assert "linear_activation_backward" in heidi["L_model_backward"]["stand_ins"]
     assert all(not i["stand_ins"] for i in students["alice"]["items"])
+
+
+def test_a_whole_network_item_names_the_first_wrong_tensor_and_the_bug(graded_class):
+    item = next(i for i in _students(graded_class[0])["oscar"]["items"] if i["name"] == "L_model_backward")
+    assert item["score"] == 0 and item["first_wrong"].startswith("dW")
+    assert "times -1" in item["diagnosis"]
+    assert "python -m crosscheck reproduce --sut oscar.py --convention ng" in item["output"]
 
 
 def test_the_staff_function_stands_in_through_the_boundary(bundle_dir):
@@ -168,7 +202,7 @@ def test_results_json_is_what_gradescope_reads(graded_class):
         assert {"score", "execution_time", "output", "visibility", "stdout_visibility", "tests"} <= set(r)
         assert isinstance(r["score"], (int, float)) and isinstance(r["execution_time"], (int, float))
         assert r["visibility"] in grade.VISIBILITY and r["stdout_visibility"] in grade.VISIBILITY
-        assert len(r["tests"]) == 6
+        assert len(r["tests"]) == len(POINTS)
         for t in r["tests"]:
             assert {"name", "score", "max_score", "output", "visibility", "tags"} <= set(t)
             assert isinstance(t["name"], str) and isinstance(t["output"], str) and isinstance(t["tags"], list)
@@ -183,7 +217,7 @@ def test_junit_xml_parses_and_counts_failures(graded_class):
         cases = suite.findall("testcase")
         assert [c.get("name") for c in cases] == [i.name for i in grade.load_assignment(ASSIGNMENT).items]
         lost = [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
-        assert len(lost) == sum(s < full for s, full in zip(scores, [10, 10, 20, 20, 20, 10], strict=True))
+        assert len(lost) == sum(s < full for s, full in zip(scores, POINTS, strict=True))
 
 
 def test_feedback_respects_visibility(graded_class):
@@ -228,7 +262,7 @@ def test_partial_results_survive_a_killed_grader(bundle_dir, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     r = json.loads(target.read_text())
-    assert 1 <= len(r["tests"]) < 6 and r["tests"][0]["name"] == "sigmoid_backward"
+    assert 1 <= len(r["tests"]) < len(POINTS) and r["tests"][0]["name"] == "sigmoid_backward"
 
 
 def test_autograder_zip(bundle_dir):
