@@ -932,7 +932,7 @@ def _closure(a: Assignment, item: Item) -> list[str]:
 
 def _load_message(message: str, target: str) -> str:
     """A load failure in words a student reads: the harness's own flag names and temporary paths left out."""
-    message = message.replace("(--case-timeout)", "").replace("--sut ", "")
+    message = message.replace(" (--case-timeout)", "").replace("--sut ", "")
     if target:
         message = message.replace(target, Path(target).name).replace(str(Path(target).parent) + os.sep, "")
     return message.strip()
@@ -975,7 +975,7 @@ def _item_grade(item: Item, results: list[check.CaseResult], total: int, stand_i
         if firsts:
             keys = [k for k, _ in firsts]
             key, case = max(firsts, key=lambda f: (keys.count(f[0]), -(["answer", *order(f[1])].index(f[0]))))
-            g.first_wrong = _output_words(case, key)
+            g.first_wrong = _output_words(case, key) if key != "answer" else None
         smallest = min(failing, key=lambda r: (r.verdict != "fail", _size(r.case)))
         g.smallest = smallest.to_json()
         g.diagnosis = diagnose_item(item, failing, convention, passing=[r for r in results if r.verdict == "pass"])
@@ -994,7 +994,8 @@ def _headline(r: check.CaseResult, first_wrong: str | None) -> str:
         return "crashed: " + (r.problems[0] if r.problems else "")
     if r.first_divergence == "answer" or not first_wrong:
         return r.problems[0] if r.problems else "wrong answer"
-    return f"first wrong output: {first_wrong}"
+    broken = [p for p in r.problems if p.startswith((first_wrong, f"{r.first_divergence} "))]
+    return f"first wrong output: {broken[0] if broken else first_wrong}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1120,7 +1121,7 @@ def feedback_item(g: ItemGrade, results: list[check.CaseResult], file_name: str,
     return for_student("\n".join(lines))
 
 
-STUDENT_WORDS = (("(--case-timeout)", ""), ("(--case-memory)", ""), ("the SUT's", "your code's"),
+STUDENT_WORDS = ((" (--case-timeout)", ""), (" (--case-memory)", ""), ("the SUT's", "your code's"),
                  ("The SUT's", "Your code's"), ("the SUT", "your code"), ("SUT raised", "your code raised"),
                  (": SUT ", ": yours "), ("  ", " "))
 """The harness's words for the code it checks, as a student reads them."""
