@@ -12,6 +12,11 @@ JAX's threads). The child loads the SUT once and answers calls over a socket; th
 with a deadline and watches the child's resident memory. A hang, an exit, a segfault or a memory
 blow-up costs that one call: the child is killed or reaped, the outcome says what happened (with
 the exit status or signal and the last lines the SUT printed), and the next call starts a new child.
+
+A call may name functions of the SUT's module to stand in for (``Child.references``, used by
+``crosscheck.grade``): for that case the child replaces them with a ``StandIn`` that sends its arguments
+back to this process, which runs its own function of that name and returns the answer, so the child
+never holds that function's code.
 """
 
 from __future__ import annotations

@@ -363,3 +363,22 @@ def test_the_protections_the_output_claims_hold(bundle_dir, tmp_path):
         assert "PEEK" in output and "no network" in output.split("PEEK")[1]
     if any("unprivileged user" in w for w in words):
         assert "bundle unreadable" in output
+
+
+def test_a_stand_in_takes_plain_data_only(bundle_dir, tmp_path):
+    """What the submission passes to a stand-in crosses the boundary as plain data or not at all: an object of its
+    own is refused in its process, before anything reaches the grader."""
+    path = tmp_path / "odd.py"
+    path.write_text((CLASS / "alice.py").read_text().replace(
+        "dA_prev, dW, db = linear_backward(dZ, linear_cache)",
+        "dA_prev, dW, db = linear_backward(dZ, (linear_cache, type('Mine', (), {})()))"))
+    bundle = grade.load_bundle(ASSIGNMENT, bundle_dir)
+    child = boundary.Child(str(path), convention="ng-steps", references=bundle.references())
+    try:
+        entry = bundle.cases["linear_activation_backward (sigmoid)"][0]
+        problem = ops.build(entry["case"])
+        outcome = child.call(entry["case"], problem.params, problem.X, problem.Y, ("linear_backward",))
+    finally:
+        child.close()
+    assert outcome.kind == "raised"
+    assert "the arguments given to linear_backward are not plain data: a Mine" in outcome.message
