@@ -390,7 +390,6 @@ def prepare(assignment: Assignment, out: Path, progress=print) -> Path:
                           "allowed": allowed, "not_checked": not_checked})
         progress(f"prepare: {item.name}: {len(cases)} cases, oracles {', '.join(cases[0]['answers'])}")
         items.append({"name": item.name, "cases": cases})
-    shutil.copy(assignment.path, out / "assignment.toml")
     staff_dir = out / "staff"
     staff_dir.mkdir(exist_ok=True)
     shutil.copy(assignment.staff, staff_dir / assignment.staff.name)
@@ -1146,6 +1145,10 @@ def results_json(graded: Graded, bundle: Bundle) -> dict:
         head.append(f"Your submission could not be loaded: {graded.load_error}")
     if graded.time_limit_reached:
         head.append("The time limit for the whole submission was reached: items not graded score 0.")
+    total = len(bundle.assignment.items)
+    if len(graded.items) < total:
+        head.append(f"Graded so far: {len(graded.items)} of {total} items (the grader was still running when this "
+                    f"was written).")
     head.append("Protections: " + "; ".join(graded.protections) + ".")
     return {
         "score": graded.score,

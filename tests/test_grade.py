@@ -263,6 +263,7 @@ def test_partial_results_survive_a_killed_grader(bundle_dir, tmp_path):
         proc.wait()
     r = json.loads(target.read_text())
     assert 1 <= len(r["tests"]) < len(POINTS) and r["tests"][0]["name"] == "sigmoid_backward"
+    assert f"Graded so far: {len(r['tests'])} of {len(POINTS)} items" in r["output"]
 
 
 def test_autograder_zip(bundle_dir):
