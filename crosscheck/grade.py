@@ -645,9 +645,12 @@ _PROTECTIONS_LOCK = threading.Lock()
 
 
 def _works(command: list[str]) -> bool:
+    """Can a submission's process start under ``command`` and import what the boundary's child imports?"""
+    here = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, *(p for p in sys.path if p and os.path.isdir(p))])}
     try:
-        return subprocess.run([*command, sys.executable, "-c", "import numpy"], capture_output=True,
-                              timeout=60).returncode == 0
+        return subprocess.run([*command, sys.executable, "-c", "import numpy, crosscheck.sut"], capture_output=True,
+                              timeout=60, env=env, cwd="/").returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -668,8 +671,9 @@ def protections() -> tuple[tuple[str, ...], list[str]]:
         else:
             words.append("network NOT blocked (unshare --net is not available here)")
         if root:
-            drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-            if shutil.which("setpriv") and _works(wrapper + drop):
+            drops = [["setpriv", "--reuid=nobody", f"--regid={g}", "--clear-groups"] for g in ("nogroup", "nobody")]
+            drop = next((d for d in drops if shutil.which("setpriv") and _works(wrapper + d)), None)
+            if drop:
                 wrapper += drop
                 words.append("an unprivileged user (nobody), who cannot read the bundle or the staff solution")
             else:
