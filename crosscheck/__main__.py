@@ -15,6 +15,11 @@ printed; exit status 0 on pass, 1 otherwise, 2 for a case that is not valid.
 ``python -m crosscheck diagnose RESULTS.jsonl [--json]`` says what the failing cases share and how
 the SUT is wrong (``crosscheck.diagnose``).
 
+``python -m crosscheck grade --prepare --assignment A.toml --out BUNDLE`` draws an assignment's fixed cases and
+writes them with every oracle's answers; ``python -m crosscheck grade SUBMISSION --assignment A.toml`` grades one
+submission (a .py file, a notebook or a folder) and ``grade SUBMISSIONS_DIR ... --out DIR`` a class, with NumPy
+only (``crosscheck.grade``, docs/grading.md).
+
 ``python -m crosscheck summary RESULTS.jsonl [--sut SPEC] [--min-cases N] [--require-oracles torch,jax,fd]``
 counts verdicts and oracle runs in a results file (and in the part files a killed run left beside
 it); exit status 1 if the run is incomplete or failed, if any case failed, or if fewer than N
@@ -193,6 +198,8 @@ def _grade(parser, args) -> int:
 
     from crosscheck import grade
 
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"-j must be at least 1, got {args.workers}")
     try:
         if args.prepare:
             if not args.out or args.submission:

@@ -383,3 +383,18 @@ def test_a_stand_in_takes_plain_data_only(bundle_dir, tmp_path):
         child.close()
     assert outcome.kind == "raised"
     assert "the arguments given to linear_backward are not plain data: a Mine" in outcome.message
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--prepare", "--assignment", str(ASSIGNMENT)], "takes --assignment and --out"),
+    (["--assignment", str(ASSIGNMENT)], "needs a SUBMISSION"),
+    (["x.py", "--assignment", str(ASSIGNMENT), "-j", "0"], "-j must be at least 1"),
+    (["x.py", "--assignment", "nope.toml"], "'nope.toml' does not exist"),
+])
+def test_grade_command_line_errors(args, words, capsys):
+    from crosscheck.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["grade", *args])
+    assert exc.value.code == 2
+    assert words in capsys.readouterr().err
