@@ -1128,7 +1128,7 @@ def feedback_item(g: ItemGrade, results: list[check.CaseResult], file_name: str,
 
 STUDENT_WORDS = ((" (--case-timeout)", ""), (" (--case-memory)", ""), ("the SUT's", "your code's"),
                  ("The SUT's", "Your code's"), ("the SUT", "your code"), ("SUT raised", "your code raised"),
-                 (": SUT ", ": yours "), ("  ", " "))
+                 (": SUT ", ": yours "), (", oracle ", ", expected "), ("  ", " "))
 """The harness's words for the code it checks, as a student reads them."""
 
 
