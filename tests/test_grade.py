@@ -398,3 +398,52 @@ def test_grade_command_line_errors(args, words, capsys):
         main(["grade", *args])
     assert exc.value.code == 2
     assert words in capsys.readouterr().err
+
+
+CS231N = """
+[assignment]
+name = "Layers"
+convention = "cs231n"
+seed = 7
+staff = "staff.py"
+case_timeout = 10
+
+[[item]]
+name = "affine"
+op = "affine"
+points = 10
+count = 3
+dims = { N = [2, 6] }
+
+[[item]]
+name = "relu"
+op = "relu"
+points = 10
+count = 3
+
+[[item]]
+name = "softmax"
+op = "softmax_loss"
+points = 10
+count = 3
+visibility = "after_due_date"
+"""
+
+
+def test_a_cs231n_layer_assignment(tmp_path):
+    """The cs231n convention's layer functions grade the same way: a db from one example loses affine only."""
+    pytest.importorskip("torch")
+    layers = (ROOT / "examples" / "layers" / "cs231n_layers.py").read_text()
+    (tmp_path / "staff.py").write_text(layers)
+    (tmp_path / "a.toml").write_text(CS231N)
+    assert "    db = dout.sum(axis=0)\n" in layers
+    student = tmp_path / "student.py"
+    student.write_text(layers.replace("    db = dout.sum(axis=0)\n", "    db = dout[0]\n", 1))
+    grade.prepare(grade.load_assignment(tmp_path / "a.toml"), tmp_path / "bundle", progress=lambda _: None)
+    graded = grade.grade(grade.load_bundle(tmp_path / "a.toml", tmp_path / "bundle"), student)
+    assert [i.score for i in graded.items] == [0, 10, 10]
+    affine = graded.items[0]
+    assert affine.first_wrong.startswith("db ")
+    assert "affine_backward's db is the first example's dout, not the sum over N" in affine.diagnosis
+    assert "--convention cs231n" in affine.output
+    assert graded.items[2].visibility == "after_due_date"
