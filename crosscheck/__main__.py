@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     rep.add_argument("--sut", default=sut.DEFAULT, help="pkg.module:func or path/to/file.py:func")
     rep.add_argument("--layers", default=None, help="a module of layer functions (an op case; --convention cs231n "
                                                      "or ng)")
+    rep.add_argument("--names", default="", help="with --layers: the module's naming file (docs/layers.md)")
     rep.add_argument("--oracles", default=",".join(ORACLES), help="comma-separated oracle names")
     rep.add_argument("--json", action="store_true", help="print the result record as JSON instead")
     rep.add_argument("--convention", default=conventions.DEFAULT, choices=conventions.NAMES,
@@ -74,6 +75,8 @@ def main(argv=None) -> int:
     chk.add_argument("--sut", default=None, help="pkg.module:func or path/to/file.py:func")
     chk.add_argument("--layers", default=None, help="a module of layer functions, checked one op at a time "
                                                      "(--convention cs231n or ng; docs/layers.md)")
+    chk.add_argument("--names", default=None, help="with --layers: a naming file for functions with other names "
+                                                   "or argument and return orders (docs/layers.md)")
     chk.add_argument("--convention", default=conventions.DEFAULT, choices=conventions.NAMES,
                      help="how the SUT's code is written (docs/conventions.md)")
     chk.add_argument("--results", help="write one JSON record per case to this file")
@@ -147,7 +150,8 @@ def main(argv=None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        loaded = sut.load(spec, args.isolation, args.case_timeout, args.case_memory, convention)
+        loaded = sut.load(spec, args.isolation, args.case_timeout, args.case_memory, convention,
+                          args.names if args.layers else "")
     except sut.SutLoadError as exc:
         parser.error(str(exc))
     try:
@@ -166,6 +170,8 @@ def _check(parser, args) -> int:
 
     if bool(args.sut) == bool(args.layers):
         parser.error("check needs --sut SPEC (a network's backprop) or --layers FILE (layer functions), one of them")
+    if args.names and not args.layers:
+        parser.error("--names describes the functions of a --layers module; give --layers FILE")
     if args.layers:
         try:
             conventions.for_layers(args.convention)
@@ -181,7 +187,7 @@ def _check(parser, args) -> int:
         if importlib.util.find_spec("xdist") is None:
             parser.error("-n needs pytest-xdist: pip install pytest-xdist")
         cmd += ["-n", args.workers]
-    for flag, value in (("--convention", args.convention), ("--results", args.results),
+    for flag, value in (("--convention", args.convention), ("--names", args.names), ("--results", args.results),
                         ("--report", args.report), ("--oracles", args.oracles),
                         ("--hypothesis-profile", args.profile)):
         if value:

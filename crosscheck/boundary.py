@@ -245,7 +245,7 @@ def _plain_args(value):
     return out
 
 
-def _serve(fd: int, spec: str, convention: str, memory_mb: float) -> None:
+def _serve(fd: int, spec: str, convention: str, memory_mb: float, names: str = "") -> None:
     import faulthandler
     import json
 
@@ -255,7 +255,7 @@ def _serve(fd: int, spec: str, convention: str, memory_mb: float) -> None:
     from crosscheck import sut as _sut
 
     try:
-        loaded = _sut.load_here(spec, convention)
+        loaded = _sut.load_here(spec, convention, names)
         supports = json.loads(json.dumps(loaded.supports))  # plain data, whatever the SUT declared
     except Exception as exc:  # noqa: BLE001
         conn.send(("error", str(exc)))
@@ -345,8 +345,9 @@ class Child:
 
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT, memory_mb: float = DEFAULT_MEMORY_MB,
                  load_timeout: float = LOAD_TIMEOUT, cwd: str | None = None, convention: str = "contract",
-                 references: dict | None = None, wrapper: tuple[str, ...] = ()):
+                 names: str = "", references: dict | None = None, wrapper: tuple[str, ...] = ()):
         self.spec, self.timeout, self.memory_mb, self.convention = spec, timeout, memory_mb, convention
+        self.names = names
         self.load_timeout, self.cwd = load_timeout, cwd
         self.references = dict(references or {})
         """name -> a function of this process that a call may stand in for the SUT module's own (``StandIn``)."""
@@ -369,7 +370,7 @@ class Child:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
         self._proc = subprocess.Popen(
             [*self.wrapper, sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec,
-             self.convention, str(self.memory_mb or 0)],
+             self.convention, str(self.memory_mb or 0), self.names],
             pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=self.cwd, env=env, start_new_session=True)
         child.close()
@@ -500,4 +501,4 @@ if __name__ == "__main__":
     # crosscheck.boundary.Outcome, not __main__.Outcome
     from crosscheck import boundary as _module
 
-    _module._serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    _module._serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), *sys.argv[5:6])

@@ -83,6 +83,8 @@ class CaseResult:
     """The SUT's two calls, on its side of the boundary."""
     convention: str = "contract"
     """How the SUT's code is written (``crosscheck.conventions``)."""
+    names: str = ""
+    """The naming file of a module of layer functions (``crosscheck.naming``), or ""."""
     not_checked: list[str] = field(default_factory=list)
     """Tensors the SUT declares it does not return (``supports['returns']``): never compared."""
     tensors: dict | None = None
@@ -95,7 +97,7 @@ class CaseResult:
 
     def reproduce(self) -> str:
         """The shell command that re-runs this case (quoted for a POSIX shell)."""
-        return reproduce_command(self.case, self.sut, self.convention)
+        return reproduce_command(self.case, self.sut, self.convention, self.names)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -138,12 +140,13 @@ class CaseResult:
         return _message(self)
 
 
-def reproduce_command(case: dict, sut: str, convention: str = "contract") -> str:
+def reproduce_command(case: dict, sut: str, convention: str = "contract", names: str = "") -> str:
     """The shell command that re-runs a case (quoted for a POSIX shell): a compact record's readers make it
-    from the record's case, sut and convention."""
-    if ops.is_op(case):  # --layers FILE --convention cs231n | ng
+    from the record's case, sut, convention and naming file."""
+    if ops.is_op(case):  # --layers FILE --convention cs231n | ng [--names FILE]
         base = next((k for k, v in conventions.LAYERS.items() if v == convention), convention)
-        return (f"python -m crosscheck reproduce --layers {shlex.quote(sut)} --convention {base} "
+        names_ = f"--names {shlex.quote(names)} " if names else ""
+        return (f"python -m crosscheck reproduce --layers {shlex.quote(sut)} --convention {base} {names_}"
                 f"{shlex.quote(json.dumps(case, sort_keys=True))}")
     convention_ = f"--convention {convention} " if convention != "contract" else ""
     return (f"python -m crosscheck reproduce --sut {shlex.quote(sut)} {convention_}"
@@ -154,7 +157,8 @@ def reproduce_of(record: dict) -> str:
     """A case record's reproduce command: its own, or, for a compact record, made from its case."""
     if isinstance(record.get("reproduce"), str):
         return record["reproduce"]
-    return reproduce_command(record["case"], record["sut"], record.get("convention") or "contract")
+    return reproduce_command(record["case"], record["sut"], record.get("convention") or "contract",
+                             record.get("names") or "")
 
 
 def _digits(x: float, digits: int) -> float:
@@ -324,7 +328,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     start = time.perf_counter()
     case = problem.case
     contract.validate_inputs(case, problem.params, problem.X, problem.Y)
-    result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention)
+    result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention, names=sut.names)
     m = contract.batch_size(case, problem.X)
     order = contract.backward_order(case)
 
@@ -415,7 +419,7 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
     rule (``tolerance``) gives it."""
     start = time.perf_counter()
     case, op = problem.case, problem.op
-    result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention)
+    result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention, names=sut.names)
     outcome = _call(result, problem, sut, start)
     if outcome is None:
         return result

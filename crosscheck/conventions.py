@@ -345,12 +345,22 @@ def _values(got, n: int, fn: str, what: str):
     return tuple(got)
 
 
+def _function(module, name: str):
+    """``module.name``, where a dotted name reaches into the module (``Affine.forward``); None if absent."""
+    obj = module
+    for part in name.split("."):
+        obj = getattr(obj, part, None)
+    return obj if callable(obj) else None
+
+
 def _op_functions(convention: str):
-    def adapt(module):
+    def adapt(module, naming=None):
+        """``naming``: ``crosscheck.naming.read``'s map, for a module whose names or orders are its own."""
         if not inspect.ismodule(module):
             raise ConventionError(f"--layers needs a module (a file or pkg.module); got {module!r}")
 
         def backprop(case, params, X, Y):
+            from crosscheck import naming as _naming
             from crosscheck import ops
 
             if not ops.is_op(case):
@@ -358,24 +368,28 @@ def _op_functions(convention: str):
             op = ops.get(case["op"])
             if op.convention != convention:
                 raise NotImplementedError(f"op {op.name} is not a {convention} function")
-            missing = [f for f in (op.forward_fn, op.backward_fn) if f and not callable(getattr(module, f, None))]
+            forward, backward = _naming.of(op, naming)
+            fns = {sig.name: _function(module, sig.name) for sig in (forward, backward) if sig is not None}
+            missing = [name for name, fn in fns.items() if fn is None]
             if missing:
                 raise NotImplementedError(f"the module defines no {' and no '.join(missing)}")
-            args = [params[i.name] for i in op.inputs if i.draw not in ("upstream", "setting")]
-            args += [params[name].item() for name in op.positional]  # groupnorm's G
+            values = {name: params[name] for name in forward.args if name in params}
+            values.update({name: params[name].item() for name in op.positional})  # groupnorm's G
             if op.param_dict is not None:  # a fresh dict each call: a layer may write into it (running means)
                 name, fixed = op.param_dict
-                args.append({**fixed, **{i.name: params[i.name].item() for i in op.inputs
-                                         if i.draw == "setting" and i.name not in op.positional}})
-            args += list(op.extra_args)
-            got = getattr(module, op.forward_fn)(*args)
-            if op.backward_fn is None:  # cs231n's losses: (loss, dx) from one function
-                names = op.order
-                return dict(zip(names, _values(got, len(names), op.forward_fn, f"({', '.join(names)})"), strict=True))
-            *outs, cache = _values(got, len(op.outputs) + 1, op.forward_fn, f"({', '.join(op.outputs)}, cache)")
-            grads = getattr(module, op.backward_fn)(params[op.upstream], cache, *op.extra_args)
-            grads = _values(grads, len(op.gradients), op.backward_fn, f"({', '.join(op.gradients)})")
-            return {**dict(zip(op.outputs, outs, strict=True)), **dict(zip(op.gradients, grads, strict=True))}
+                values[name] = {**fixed, **{i.name: params[i.name].item() for i in op.inputs
+                                            if i.draw == "setting" and i.name not in op.positional}}
+            if op.extra_args:
+                values["activation"] = op.extra_args[0]
+            got = fns[forward.name](*(values[a] for a in forward.args))
+            got = dict(zip(forward.returns, _values(got, len(forward.returns), forward.name,
+                                                    f"({', '.join(forward.returns)})"), strict=True))
+            if backward is None:  # cs231n's losses: (loss, dx) from one function
+                return got
+            values.update(cache=got.pop("cache"), **{op.upstream: params[op.upstream]})
+            grads = fns[backward.name](*(values[a] for a in backward.args))
+            grads = _values(grads, len(backward.returns), backward.name, f"({', '.join(backward.returns)})")
+            return {**got, **dict(zip(backward.returns, grads, strict=True))}
 
         return backprop, None
 

@@ -3,8 +3,9 @@
     python -m crosscheck check --layers path/to/layers.py --convention cs231n
     python -m pytest --pyargs crosscheck.layer_suite --layers=path/to/layers.py --convention=cs231n
 
-One test per op (``crosscheck.ops``) and dtype; an op whose functions the module does not define is
-skipped as not checked. Its Hypothesis profile is the suite's (``crosscheck.profiles``).
+One test per op (``crosscheck.ops``) and dtype; an op whose functions the module does not define,
+or a dtype outside the module's ``supports = {"dtypes": [...]}``, is skipped as not checked. Its
+Hypothesis profile is the suite's (``crosscheck.profiles``).
 """
 
 import pytest
@@ -34,4 +35,7 @@ def pytest_generate_tests(metafunc):
 def test_op_agrees_with_oracles(crosscheck, op, dtype, data):
     if crosscheck.layers is None:
         pytest.skip("no --layers module named")
+    declared = crosscheck.sut.supported("dtypes")  # a module written for float64 alone says so
+    if dtype not in declared:
+        pytest.skip(f"not checked: the module's supports['dtypes'] is {list(declared)}")
     crosscheck(ops.build(data.draw(ops.cases(op, dtypes=(dtype,)), label="case")))

@@ -69,6 +69,9 @@ def pytest_addoption(parser):
     group.addoption("--layers", default=None, metavar="FILE",
                     help="a module of layer functions to check one op at a time, in --convention cs231n or ng "
                          "(crosscheck.layer_suite; docs/layers.md)")
+    group.addoption("--names", default="", metavar="FILE.toml",
+                    help="with --layers: a naming file for a module whose functions have other names or argument "
+                         "and return orders than the convention's (crosscheck.naming; docs/layers.md)")
     group.addoption("--results", default=None, metavar="FILE.jsonl",
                     help="write one JSON record per checked case to FILE.jsonl")
     group.addoption("--oracles", default=",".join(ORACLES), metavar="NAMES",
@@ -173,6 +176,8 @@ class Session:
                 conventions.for_layers(opt("convention"))
             except conventions.ConventionError as exc:
                 raise pytest.UsageError(str(exc)) from None
+        elif opt("names"):
+            raise pytest.UsageError("--names describes the functions of a --layers module; give --layers FILE")
         named = opt("sut") != _sut.DEFAULT or opt("convention") != conventions.DEFAULT or bool(opt("layers"))
         if named and not self.config.option.collectonly:
             # a SUT the run names is loaded now, so that a bad one is one usage error; the default is
@@ -220,7 +225,8 @@ class Session:
             if opt("layers"):  # a module of layer functions, checked one op at a time
                 spec, convention = opt("layers"), conventions.for_layers(convention)
             try:
-                self._sut = _sut.load(spec, opt("isolation"), opt("case_timeout"), opt("case_memory"), convention)
+                self._sut = _sut.load(spec, opt("isolation"), opt("case_timeout"), opt("case_memory"), convention,
+                                      opt("names") if opt("layers") else "")
             except _sut.SutLoadError as exc:
                 self.close()
                 raise pytest.UsageError(str(exc)) from None

@@ -33,6 +33,8 @@ class Sut:
     supports: dict | None
     child: boundary.Child | None = field(default=None, compare=False)
     convention: str = conventions.DEFAULT
+    names: str = ""
+    """The naming file of a module of layer functions (``crosscheck.naming``), or ""."""
     module: object = field(default=None, compare=False, repr=False)
     """The module the SUT's code lives in, when loaded here (where ``boundary.StandIn`` replaces a function)."""
 
@@ -122,17 +124,19 @@ def _import(spec: str, target: str):
         raise SutLoadError(f"--sut {spec!r}: importing {target!r} failed: {type(exc).__name__}: {exc}") from None
 
 
-def load_here(spec: str = DEFAULT, convention: str = conventions.DEFAULT) -> Sut:
+def load_here(spec: str = DEFAULT, convention: str = conventions.DEFAULT, names: str = "") -> Sut:
     """Import the SUT into this process and put its convention in front of it.
 
     ``spec`` is ``pkg.module:name`` or ``path/to/file.py:name``; a convention whose code is a whole
     module (ng) takes the module alone. ``supports`` may sit on the named object or its module; it
-    narrows what the convention states (``conventions.merge``).
+    narrows what the convention states (``conventions.merge``). ``names``: a naming file
+    (``crosscheck.naming``) for a module of layer functions.
     """
     try:
         conv = conventions.get(convention)
     except conventions.ConventionError as exc:
         raise SutLoadError(str(exc)) from None
+    naming = _naming(names, convention)
     target, sep, attr = spec.rpartition(":")
     if conv.target == "module" and not sep:
         target, attr = spec, ""
@@ -148,16 +152,34 @@ def load_here(spec: str = DEFAULT, convention: str = conventions.DEFAULT) -> Sut
     own = own or getattr(module, "supports", None)
     validate_supports(spec, own)
     try:
-        fn, stated = conv.adapt(obj)
+        fn, stated = conv.adapt(obj) if naming is None else conv.adapt(obj, naming)
     except conventions.ConventionError as exc:
         raise SutLoadError(f"--sut {spec!r}: {exc}") from None
     supports = conventions.merge(stated, dict(own) if own is not None else None)
     validate_supports(f"{spec} (convention {convention})", supports)
-    return Sut(spec, conventions.formats(fn, supports), supports, convention=convention, module=module)
+    return Sut(spec, conventions.formats(fn, supports), supports, convention=convention, names=names,
+               module=module)
+
+
+def _naming(names: str, convention: str):
+    """The naming file's map (``crosscheck.naming.read``), None without one; SutLoadError names its problem."""
+    if not names:
+        return None
+    from crosscheck import naming
+
+    base = next((k for k, v in conventions.LAYERS.items() if v == convention), None)
+    if base is None:
+        raise SutLoadError(f"--names describes layer functions (--layers with --convention "
+                           f"{' or '.join(conventions.LAYERS)}), not convention {convention!r}")
+    try:
+        return naming.read(names, base)
+    except naming.NamingError as exc:
+        raise SutLoadError(str(exc)) from None
 
 
 def load(spec: str = DEFAULT, isolation: str = "process", timeout: float = boundary.DEFAULT_TIMEOUT,
-         memory_mb: float = boundary.DEFAULT_MEMORY_MB, convention: str = conventions.DEFAULT) -> Sut:
+         memory_mb: float = boundary.DEFAULT_MEMORY_MB, convention: str = conventions.DEFAULT,
+         names: str = "") -> Sut:
     """Load the SUT for checking: in a child process (the default) or, with ``isolation="none"``, here.
 
     Raises SutLoadError with the reason (a missing file, a failed import, a bad ``supports``, an
@@ -165,12 +187,14 @@ def load(spec: str = DEFAULT, isolation: str = "process", timeout: float = bound
     """
     if isolation not in ISOLATION:
         raise SutLoadError(f"isolation must be one of {', '.join(ISOLATION)}, got {isolation!r}")
+    names = str(Path(names).resolve()) if names else ""
+    _naming(names, convention)  # its problems are named here, before a child starts
     if isolation == "none":
-        return load_here(spec, convention)
-    child = boundary.Child(spec, timeout=timeout, memory_mb=memory_mb, convention=convention)
+        return load_here(spec, convention, names)
+    child = boundary.Child(spec, timeout=timeout, memory_mb=memory_mb, convention=convention, names=names)
     try:
         child.start()
     except boundary.SutLoadFailed as exc:
         raise SutLoadError(str(exc)) from None
     validate_supports(spec, child.supports)
-    return Sut(spec, None, child.supports, child, convention)
+    return Sut(spec, None, child.supports, child, convention, names)

@@ -7,14 +7,13 @@ the right function; each op's bound must hold for at least two textbook forms of
 import json
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crosscheck import check, conventions, ops
-from crosscheck.sut import Sut, load
+from crosscheck.sut import load
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ROOT / "examples" / "layers"
@@ -46,12 +45,6 @@ def module_sut():
     yield get
     for s in suts.values():
         s.close()
-
-
-def in_process(module, convention):
-    """A Sut over a module object built here (the correct forms), called through the same adapter."""
-    fn, _ = conventions.get(conventions.for_layers(convention)).adapt(module)
-    return Sut(f"forms:{module.__name__}", fn, None, convention=conventions.for_layers(convention))
 
 
 @pytest.mark.parametrize(("name", "convention"), [("cs231n_layers.py", "cs231n"), ("course_steps.py", "ng")])
@@ -93,217 +86,9 @@ def test_each_buggy_module_fails_naming_the_first_wrong_output(module_sut, name)
             assert verdicts <= {"pass", "fail"} and "fail" in verdicts, (op, verdicts)
 
 
-def _forms_cs231n():
-    """Second textbook forms of the cs231n ops (the module in examples/layers has the first)."""
-    m = types.ModuleType("forms_cs231n")
-
-    def affine_forward(x, w, b):
-        return np.einsum("nd,dm->nm", x.reshape(len(x), -1), w) + b, (x, w)
-
-    def affine_backward(dout, cache):
-        x, w = cache
-        x2 = x.reshape(len(x), -1)
-        return (np.einsum("nm,dm->nd", dout, w).reshape(x.shape), np.einsum("nd,nm->dm", x2, dout),
-                np.ones(len(dout), dout.dtype) @ dout)
-
-    def relu_forward(x):
-        return np.where(x > 0, x, 0).astype(x.dtype), x
-
-    def relu_backward(dout, x):
-        return np.where(x > 0, dout, 0).astype(dout.dtype)
-
-    def sigmoid_forward(x):
-        return ((1 + np.tanh(x / 2)) / 2).astype(x.dtype), x
-
-    def sigmoid_backward(dout, x):  # from x: σ(x) σ(-x)
-        s = lambda z: (1 + np.tanh(z / 2)) / 2  # noqa: E731
-        return (dout * s(x) * s(-x)).astype(dout.dtype)
-
-    def softmax_loss(x, y):  # explicit probabilities, the log of the picked one
-        e = np.exp(x - x.max(axis=1, keepdims=True))
-        p = e / e.sum(axis=1, keepdims=True)
-        N = len(x)
-        loss = -np.log(p[np.arange(N), y]).mean()
-        p[np.arange(N), y] -= 1
-        return loss, p / N
-
-    def svm_loss(x, y):  # loops over examples and classes
-        N, C = x.shape
-        loss, dx = 0.0, np.zeros_like(x)
-        for i in range(N):
-            for k in range(C):
-                margin = x[i, k] - x[i, y[i]] + 1
-                if k != y[i] and margin > 0:
-                    loss += margin
-                    dx[i, k] += 1
-                    dx[i, y[i]] -= 1
-        return loss / N, dx / N
-
-    def batchnorm_forward(x, gamma, beta, bn_param):  # one pass: σ² = mean(x²) - μ², folded into a shift
-        mu = x.mean(axis=0)
-        inv = (np.mean(x * x, axis=0) - mu * mu + bn_param["eps"]) ** -0.5
-        scale = gamma * inv
-        return x * scale + (beta - mu * scale), (x, mu, inv, gamma)
-
-    def batchnorm_backward(dout, cache):  # the simplified formula, from x and inv
-        x, mu, inv, gamma = cache
-        xhat = (x - mu) * inv
-        dgamma, dbeta = np.einsum("nd,nd->d", dout, xhat), dout.sum(axis=0)
-        return gamma * inv * (dout - dbeta / len(x) - xhat * dgamma / len(x)), dgamma, dbeta
-
-    def layernorm_forward(x, gamma, beta, ln_param):  # layernorm as batchnorm of xᵀ
-        xt = x.T
-        mu = xt.mean(axis=0)
-        xc = xt - mu
-        std = np.sqrt((xc * xc).mean(axis=0) + ln_param["eps"])
-        xhat = (xc / std).T
-        return gamma * xhat + beta, (xc, std, (xc * xc).mean(axis=0), ln_param["eps"], gamma, xhat)
-
-    def layernorm_backward(dout, cache):  # by the computational graph, on xᵀ
-        xc, std, var, eps, gamma, xhat = cache
-        D = xc.shape[0]
-        dxhat = (dout * gamma).T
-        dvar = (dxhat * xc).sum(axis=0) * -0.5 * (var + eps) ** -1.5
-        dmu = -(dxhat / std).sum(axis=0) + dvar * (-2 * xc).mean(axis=0)
-        return (dxhat / std + dvar * 2 * xc / D + dmu / D).T, (dout * xhat).sum(axis=0), dout.sum(axis=0)
-
-    def dropout_forward(x, dropout_param):  # the keep pattern as booleans, divided by p after the product
-        np.random.seed(dropout_param["seed"])
-        keep = np.random.rand(*x.shape) < dropout_param["p"]
-        return (x * keep / np.asarray(dropout_param["p"], x.dtype)).astype(x.dtype), (keep, dropout_param["p"])
-
-    def dropout_backward(dout, cache):
-        keep, p = cache
-        return np.where(keep, dout / np.asarray(p, dout.dtype), 0).astype(dout.dtype)
-
-    def offsets(x, HH, WW, stride, Ho, Wo):  # im2col by kernel offset: cols[n, c, kh, kw, i, j]
-        return np.stack([np.stack([x[:, :, kh:kh + stride * (Ho - 1) + 1:stride, kw:kw + stride * (Wo - 1) + 1:stride]
-                                   for kw in range(WW)], 2) for kh in range(HH)], 2)
-
-    def conv_forward_naive(x, w, b, conv_param):  # im2col, then one matrix product
-        s, p = conv_param["stride"], conv_param["pad"]
-        F, C, HH, WW = w.shape
-        Ho, Wo = (x.shape[2] + 2 * p - HH) // s + 1, (x.shape[3] + 2 * p - WW) // s + 1
-        cols = offsets(np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), HH, WW, s, Ho, Wo)
-        out = np.einsum("fk,nkij->nfij", w.reshape(F, -1), cols.reshape(len(x), C * HH * WW, Ho, Wo))
-        return out + b[:, None, None], (x, w, cols, conv_param)
-
-    def conv_backward_naive(dout, cache):  # dcols = wᵀ dout, then col2im by kernel offset
-        x, w, cols, conv_param = cache
-        s, p = conv_param["stride"], conv_param["pad"]
-        F, C, HH, WW = w.shape
-        N, _, Ho, Wo = dout.shape
-        dw = np.einsum("nfij,nckhij->fckh", dout, cols)
-        dcols = np.einsum("fckh,nfij->nckhij", w, dout)
-        dx_pad = np.zeros((N, C, x.shape[2] + 2 * p, x.shape[3] + 2 * p), x.dtype)
-        for kh in range(HH):
-            for kw in range(WW):
-                dx_pad[:, :, kh:kh + s * (Ho - 1) + 1:s, kw:kw + s * (Wo - 1) + 1:s] += dcols[:, :, kh, kw]
-        return dx_pad[:, :, p:p + x.shape[2], p:p + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
-
-    def max_pool_forward_naive(x, pool_param):  # the windows reshaped to rows, their argmax
-        PH, PW, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-        Ho, Wo = (x.shape[2] - PH) // s + 1, (x.shape[3] - PW) // s + 1
-        rows = offsets(x, PH, PW, s, Ho, Wo).reshape(*x.shape[:2], PH * PW, Ho, Wo)
-        arg = rows.argmax(axis=2)
-        return np.take_along_axis(rows, arg[:, :, None], 2)[:, :, 0], (x.shape, arg, pool_param)
-
-    def max_pool_backward_naive(dout, cache):  # each dout to its window's argmax, overlaps added
-        shape, arg, pool_param = cache
-        PW, s = pool_param["pool_width"], pool_param["stride"]
-        n, c, i, j = np.indices(dout.shape)
-        dx = np.zeros(shape, dout.dtype)
-        np.add.at(dx, (n, c, i * s + arg // PW, j * s + arg % PW), dout)
-        return dx
-
-    def spatial_batchnorm_forward(x, gamma, beta, bn_param):  # straight over the axes (0, 2, 3)
-        g = gamma[:, None, None]
-        mu = x.mean(axis=(0, 2, 3), keepdims=True)
-        xc = x - mu
-        var = (xc * xc).mean(axis=(0, 2, 3), keepdims=True)
-        std = np.sqrt(var + bn_param["eps"])
-        xhat = xc / std
-        return g * xhat + beta[:, None, None], (xc, std, var, bn_param["eps"], g, xhat)
-
-    def spatial_batchnorm_backward(dout, cache):  # by the computational graph
-        xc, std, var, eps, g, xhat = cache
-        m = dout.size // dout.shape[1]
-        dxhat = dout * g
-        dvar = (dxhat * xc).sum(axis=(0, 2, 3), keepdims=True) * -0.5 * (var + eps) ** -1.5
-        dmu = -(dxhat / std).sum(axis=(0, 2, 3), keepdims=True) + dvar * (-2 * xc).mean(axis=(0, 2, 3), keepdims=True)
-        dx = dxhat / std + dvar * 2 * xc / m + dmu / m
-        return dx, (dout * xhat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
-
-    def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):  # σ² = mean(x²) - μ² per group
-        N = len(x)
-        xg = x.reshape(N, G, -1)
-        mu = xg.mean(axis=2, keepdims=True)
-        inv = ((xg * xg).mean(axis=2, keepdims=True) - mu * mu + gn_param["eps"]) ** -0.5
-        xhat = ((xg - mu) * inv).reshape(x.shape)
-        return gamma * xhat + beta, (xg - mu, inv, gamma, xhat, G)
-
-    def spatial_groupnorm_backward(dout, cache):  # by the computational graph, per group
-        xc, inv, gamma, xhat, G = cache
-        N, n = len(dout), xc.shape[2]
-        dxhat = (dout * gamma).reshape(N, G, -1)
-        dvar = (dxhat * xc).sum(axis=2, keepdims=True) * -0.5 * inv**3
-        dmu = -(dxhat * inv).sum(axis=2, keepdims=True) + dvar * (-2 * xc).mean(axis=2, keepdims=True)
-        dx = (dxhat * inv + dvar * 2 * xc / n + dmu / n).reshape(dout.shape)
-        return dx, (dout * xhat).sum(axis=(0, 2, 3), keepdims=True), dout.sum(axis=(0, 2, 3), keepdims=True)
-
-    for f in (affine_forward, affine_backward, relu_forward, relu_backward, sigmoid_forward, sigmoid_backward,
-              softmax_loss, svm_loss, batchnorm_forward, batchnorm_backward,
-              layernorm_forward, layernorm_backward, dropout_forward, dropout_backward,
-              conv_forward_naive, conv_backward_naive, max_pool_forward_naive, max_pool_backward_naive,
-              spatial_batchnorm_forward, spatial_batchnorm_backward, spatial_groupnorm_forward,
-              spatial_groupnorm_backward):
-        setattr(m, f.__name__, f)
-    m.batchnorm_backward_alt = batchnorm_backward
-    return m
-
-
-def _forms_ng():
-    m = types.ModuleType("forms_ng")
-
-    def sigmoid(Z):
-        return 1 / (1 + np.exp(-Z)), Z
-
-    def relu(Z):
-        return Z * (Z > 0), Z
-
-    def sigmoid_backward(dA, Z):  # A (1 - A) from a fresh A
-        A = 1 / (1 + np.exp(-Z))
-        return dA * A * (1 - A)
-
-    def relu_backward(dA, Z):
-        return np.where(Z > 0, dA, 0).astype(dA.dtype)
-
-    def linear_forward(A, W, b):
-        return np.dot(W, A) + b, (A, W, b)
-
-    def linear_backward(dZ, cache):  # the 1/m applied to dZ first
-        A_prev, W, _ = cache
-        scaled = dZ / A_prev.shape[1]
-        return np.dot(W.T, dZ), np.dot(scaled, A_prev.T), np.sum(scaled, axis=1, keepdims=True)
-
-    def linear_activation_forward(A_prev, W, b, activation):
-        Z, lc = linear_forward(A_prev, W, b)
-        A, ac = (sigmoid if activation == "sigmoid" else relu)(Z)
-        return A, (lc, ac)
-
-    def linear_activation_backward(dA, cache, activation):
-        lc, ac = cache
-        return linear_backward((sigmoid_backward if activation == "sigmoid" else relu_backward)(dA, ac), lc)
-
-    for f in (sigmoid, relu, sigmoid_backward, relu_backward, linear_forward, linear_backward,
-              linear_activation_forward, linear_activation_backward):
-        setattr(m, f.__name__, f)
-    return m
-
-
-@pytest.mark.parametrize(("forms", "convention"), [(_forms_cs231n, "cs231n"), (_forms_ng, "ng")])
+@pytest.mark.parametrize(("forms", "convention"), [("cs231n_forms.py", "cs231n"), ("course_steps_forms.py", "ng")])
 def test_second_textbook_forms_of_every_op_pass_within_its_bound(forms, convention):
-    sut = in_process(forms(), convention)
+    sut = load(str(LAYERS / forms), isolation="none", convention=conventions.for_layers(convention))
     for op in ops.of(convention):
         for case in cases_of(op, range(10)):
             result = check.check(ops.build(case), sut, ["torch", "fd"])
@@ -386,3 +171,32 @@ def test_check_layers_under_the_ci_profile_passes_the_correct_modules(name, conv
     cases = [r for r in records if r["kind"] == "case"]
     assert len(cases) >= 150 * 2 * len(ops.of(convention)) and all(r["verdict"] == "pass" for r in cases)
     assert {r["case"]["op"] for r in cases} == set(ops.of(convention))
+
+
+_FLOAT64_AFFINE = '''
+import numpy as np
+{supports}
+
+def affine_forward(x, w, b):
+    out = np.zeros((x.shape[0], w.shape[1]))  # float64, whatever x is: the course's data is float64
+    out[:] = x.reshape(x.shape[0], -1) @ w + b
+    return out, (x, w)
+
+
+def affine_backward(dout, cache):
+    x, w = cache
+    return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
+'''
+
+
+def test_a_module_written_for_float64_alone_says_so_and_its_float32_checks_are_listed_not_checked(tmp_path):
+    plain, declared = tmp_path / "plain.py", tmp_path / "declared.py"
+    plain.write_text(_FLOAT64_AFFINE.format(supports=""))
+    declared.write_text(_FLOAT64_AFFINE.format(supports='supports = {"dtypes": ["float64"]}'))
+    args = ("--convention", "cs231n", "--profile", "smoke", "--oracles", "torch,fd", "--", "-k", "affine")
+    undeclared = _run("check", "--layers", str(plain), *args)
+    assert undeclared.returncode == 1 and "dtype float64 != expected float32" in undeclared.stdout
+    done = _run("check", "--layers", str(declared), *args)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "not checked: the module's supports['dtypes'] is ['float64']" in done.stdout
+    assert "1 passed, 1 skipped" in done.stdout
