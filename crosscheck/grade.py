@@ -1171,23 +1171,26 @@ def junit_xml(graded: Graded) -> str:
                        failures=str(sum(i.score < i.max_score and i.status == "graded" for i in graded.items)),
                        errors=str(sum(i.status != "graded" for i in graded.items)), time=f"{graded.seconds:.3f}")
     for i in graded.items:
+        message = i.message if i.visibility != "hidden" else f"{i.passed} of {i.total} cases passed"
         case = ET.SubElement(suite, "testcase", classname=graded.student, name=i.name, time=f"{i.seconds:.3f}")
         ET.SubElement(case, "properties").extend([ET.Element("property", name="score", value=f"{i.score:g}"),
                                                   ET.Element("property", name="max_score", value=f"{i.max_score:g}")])
         if i.status != "graded":
-            ET.SubElement(case, "error", message=i.message).text = i.output
+            ET.SubElement(case, "error", message=message).text = i.output
         elif i.score < i.max_score:
-            ET.SubElement(case, "failure", message=i.message or f"{i.passed} of {i.total} cases passed").text = i.output
+            ET.SubElement(case, "failure", message=message or f"{i.passed} of {i.total} cases passed").text = i.output
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
 def summary(graded: Graded) -> dict:
-    """The per-student JSON summary (what the class report reads). Hidden items keep no case or diagnosis."""
+    """The per-student JSON summary. A hidden item keeps its score, counts and verdicts only: no case, first wrong
+    output, diagnosis or message."""
     d = asdict(graded)
     d["timed_out"], d["crashed"] = graded.timed_out, graded.crashed
     for item in d["items"]:
         if item["visibility"] == "hidden":
-            item["smallest"] = item["diagnosis"] = None
+            item["smallest"] = item["diagnosis"] = item["first_wrong"] = None
+            item["message"] = "hidden"
     return d
 
 

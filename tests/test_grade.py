@@ -227,7 +227,10 @@ def test_feedback_respects_visibility(graded_class):
     hidden = nina["linear_backward in float32"]
     assert hidden["visibility"] == "hidden" and hidden["score"] == 0
     assert "nina-debug-print" not in hidden["output"] and "dims" not in hidden["output"]
-    assert hidden["smallest"] is None and hidden["diagnosis"] is None
+    assert hidden["smallest"] is None and hidden["diagnosis"] is None and hidden["first_wrong"] is None
+    junit = ET.parse(out / "nina" / "junit.xml").getroot()
+    lost = next(c for c in junit.findall("testcase") if c.get("name") == "linear_backward in float32")
+    assert lost.find("failure").get("message") == "0 of 4 cases passed"
     for student in EXPECTED:
         text = (out / student / "feedback.md").read_text() + (out / student / "results.json").read_text()
         assert "staff solution of examples/course" not in text and "def linear_backward" not in text
