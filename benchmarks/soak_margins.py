@@ -3,6 +3,7 @@ oracle, i.e. how close the correct implementation came to a false alarm. Compari
 sampled case's probes are listed apart, as "ORACLE (probes)".
 
     python benchmarks/soak_margins.py soak.jsonl
+    python benchmarks/soak_margins.py --by-op layers_s1.jsonl layers_s2.jsonl   # a layer soak, op by op
 """
 
 import json
@@ -39,5 +40,29 @@ def main(paths):
         print(f"| {dtype} | {against} | {m:.3g} |")
 
 
+def by_op(paths):
+    """One row per layer op and dtype: generate-phase cases, failures, and the largest margin of the SUT
+    against any oracle and between the oracles."""
+    rows = defaultdict(lambda: [0, 0, 0.0, 0.0])
+    for path in paths:
+        for line in open(path):
+            r = json.loads(line)
+            if r.get("kind", "case") != "case" or r.get("phase", "generate") != "generate":
+                continue
+            row = rows[(r["case"].get("op", "network"), r["case"]["dtype"])]
+            row[0] += 1
+            row[1] += r["verdict"] != "pass"
+            margins, pairs = record_margins(r)
+            row[2] = max([row[2], *(m for by in margins.values() for m in by.values())])
+            row[3] = max([row[3], *pairs.values()])
+    print("| op | dtype | cases | failures | largest margin, SUT | largest margin, oracles |")
+    print("|---|---|---|---|---|---|")
+    for (op, dtype), (n, failed, sut, oracles) in sorted(rows.items()):
+        print(f"| {op} | {dtype} | {n} | {failed} | {sut:.3g} | {oracles:.3g} |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--by-op"]:
+        by_op(sys.argv[2:])
+    else:
+        main(sys.argv[1:])

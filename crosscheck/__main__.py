@@ -15,6 +15,10 @@ printed; exit status 0 on pass, 1 otherwise, 2 for a case that is not valid.
 ``python -m crosscheck diagnose RESULTS.jsonl [--json]`` says what the failing cases share and how
 the SUT is wrong (``crosscheck.diagnose``).
 
+``python -m crosscheck hunt --sut SPEC [--budget 60s] [--json] [--results F]`` keeps going after the first
+failure: it files every failing case under its signatures, shrinks each signature to a minimal case and
+diagnoses it (``crosscheck.hunt``); exit status 1 when it found any.
+
 ``python -m crosscheck grade --prepare --assignment A.toml --out BUNDLE`` draws an assignment's fixed cases and
 writes them with every oracle's answers; ``python -m crosscheck grade SUBMISSION --assignment A.toml`` grades one
 submission (a .py file, a notebook or a folder) and ``grade SUBMISSIONS_DIR ... --out DIR`` a class, with NumPy
@@ -90,6 +94,19 @@ def main(argv=None) -> int:
     diag.add_argument("--sut", default=None, help="only the cases of this SUT spec")
     diag.add_argument("--json", action="store_true", help="print the findings as a JSON list")
     diag.add_argument("--no-replay", action="store_true", help="do not replay the mutant catalogue on the failures")
+    hnt = commands.add_parser("hunt", help="keep going: every distinct bug of a SUT, each shrunk to a minimal case")
+    hnt.add_argument("--sut", required=True, help="pkg.module:func or path/to/file.py:func")
+    hnt.add_argument("--budget", default="60s", help="how long to search and shrink: 60s, 2m, 90 (default %(default)s)")
+    hnt.add_argument("--oracles", default="torch,fd", help="comma-separated oracle names (default %(default)s)")
+    hnt.add_argument("--convention", default=conventions.DEFAULT, choices=conventions.NAMES,
+                     help="how the SUT's code is written (docs/conventions.md)")
+    hnt.add_argument("--isolation", default="process", choices=sut.ISOLATION,
+                     help="run the SUT in a child process (default) or in this one")
+    hnt.add_argument("--max-cases", type=int, default=None, help="stop the search after this many cases")
+    hnt.add_argument("--seed", type=int, default=None, help="draw the same cases on every run")
+    hnt.add_argument("--json", action="store_true", help="print the signatures as JSON")
+    hnt.add_argument("--results", help="write one JSON record per case checked (generate and shrink phases)")
+    hnt.add_argument("--no-replay", action="store_true", help="do not replay the mutant catalogue in the diagnoses")
     summ = commands.add_parser("summary", help="count the verdicts in results files")
     summ.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
     summ.add_argument("--min-cases", type=int, default=0, help="fail unless this many cases ran every required oracle")
@@ -113,6 +130,8 @@ def main(argv=None) -> int:
         return _grade(parser, args)
     if args.command == "check":
         return _check(parser, args)
+    if args.command == "hunt":
+        return _hunt(parser, args)
     if args.command in ("summary", "diagnose"):
         for path in args.results:
             try:
@@ -263,6 +282,54 @@ def _validate(case, max_elements: int) -> None:
         raise contract.ContractError(
             f"case sizes {sizes} with batch {m} need about {entries:,} array entries "
             f"(~{entries * 8 / 2**30:.1f} GiB per copy), more than --max-elements {max_elements:,}")
+
+
+def _hunt(parser, args) -> int:
+    """Signatures of a SUT's failures; exit 1 when there is any (or when no case could be checked), 0 otherwise."""
+    import os
+    import time
+
+    from crosscheck import hunt
+
+    try:
+        budget = hunt.parse_budget(args.budget)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.max_cases is not None and args.max_cases < 1:
+        parser.error(f"--max-cases must be at least 1, got {args.max_cases}")
+    names = [n.strip() for n in args.oracles.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ORACLES]
+    if unknown or not names:
+        parser.error(f"unknown oracles {unknown or 'none given'}; valid: {', '.join(ORACLES)}")
+    try:
+        loaded = sut.load(args.sut, args.isolation, boundary.DEFAULT_TIMEOUT, boundary.DEFAULT_MEMORY_MB,
+                          args.convention)
+    except sut.SutLoadError as exc:
+        parser.error(str(exc))
+    sink = open(args.results, "w") if args.results else None  # noqa: SIM115  (closed below)
+
+    def write(record):
+        if sink is not None:
+            sink.write(json.dumps(record, sort_keys=True) + "\n")
+            sink.flush()
+
+    started = time.time()
+    write({"kind": results.START, "sut": loaded.spec, "command": "hunt", "started": started, "pid": os.getpid()})
+    try:
+        report = hunt.hunt(loaded, budget, names, max_cases=args.max_cases, seed=args.seed, on_record=write,
+                           replay_catalogue=not args.no_replay)
+    finally:
+        loaded.close()
+    status = 1 if report.signatures or not report.cases else 0
+    write({"kind": "signature", **{k: v for k, v in report.to_json().items() if k != "signatures"},
+           "signatures": [s.signature for s in report.signatures]})
+    write({"kind": results.END, "sut": loaded.spec, "command": "hunt", "oracles": names, "started": started,
+           "duration": time.time() - started, "completed": True, "interrupted": False, "exitstatus": status,
+           "cases": {"checked": report.cases, "fail": report.failing}})
+    if sink is not None:
+        sink.close()
+    print(hunt.to_json(report) if args.json else hunt.render(report))
+    return status
 
 
 def _diagnose(args) -> int:

@@ -366,6 +366,8 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     if answers:
         broken = {key for key, _ in problems}
         usable = {k: v for k, v in raw.items() if k not in broken} if isinstance(raw, dict) else {}
+        salvaged = _salvage(case, raw, problems, m)  # a wrong dtype or shape does not skip the values
+        usable.update({k: v for k, (v, _) in salvaged.items()})
         sut_rows = contract.to_rows(case, {k: v for k, v in usable.items() if k != "loss"})
         if "loss" in usable:
             sut_rows["loss"] = usable["loss"]
@@ -379,6 +381,8 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
         if any(not c.passed for cs in comparisons for c in cs):
             comparisons = against_each(detail=True)  # a failing case keeps per-entry errors, for heatmaps
         result.comparisons = [c for cs in comparisons for c in cs]
+        problems = _say_values(problems, salvaged, result.comparisons)
+        result.problems = [p for _, p in problems]
     if keep_values:
         # full answers only: a sampled case's probes are not tensors (environments compare entries)
         result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
@@ -387,9 +391,64 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     _judge(result, answers, problems, ["answer", "loss"] + order,
            lambda first: contract.layer_of(first) if first not in (None, "answer", "loss") else None)
     if result.verdict == "fail" and answers and result.first_divergence not in (None, "answer"):
-        result.tensors = _kept(result.first_divergence, sut_rows, answers, result.comparisons)
+        result.tensors = _kept(result.first_divergence, {**_misshapen(case, raw, result.first_divergence),
+                                                         **sut_rows}, answers, result.comparisons)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _salvage(case: dict, raw, problems: list, m: int) -> dict[str, tuple[np.ndarray, str]]:
+    """key -> (the SUT's tensor cast to the case's dtype and in the contract's shape, how) for every tensor
+    whose only problem is its dtype, or a shape that holds the same entries in one reading only: a
+    vector as (n,), (n, 1) or (1, n), or a matrix transposed. Its values are then still compared."""
+    out, shapes = {}, contract.gradient_shapes(case, m)
+    for key, text in problems:
+        value = raw.get(key) if isinstance(raw, dict) else None
+        if not (isinstance(value, np.ndarray) and key in shapes and np.issubdtype(value.dtype, np.number)
+                and not np.iscomplexobj(value) and text.startswith((f"{key} has dtype", f"{key} has shape"))):
+            continue
+        shape, how = shapes[key], []
+        if value.shape != shape:
+            if value.size != math.prod(shape):
+                continue
+            if [n for n in value.shape if n != 1] == [n for n in shape if n != 1]:
+                value, how = value.reshape(shape), [f"reshaped to {shape}"]
+            elif value.ndim == 2 and value.shape == shape[::-1]:
+                value, how = value.T, ["transposed"]
+            else:
+                continue
+        if value.dtype != np.dtype(case["dtype"]):
+            how.append(f"cast to {case['dtype']}")
+            value = value.astype(case["dtype"])
+        out[key] = (value, " and ".join(how))
+    return out
+
+
+def _say_values(problems: list, salvaged: dict, comparisons: list[Comparison]) -> list[tuple[str, str]]:
+    """Each salvaged tensor's problem, followed by what its values say."""
+    out = []
+    for key, text in problems:
+        mine = [c for c in comparisons if c.tensor == key]
+        if key in salvaged and text.startswith(f"{key} has") and mine:
+            bad = [c for c in mine if not c.passed]
+            if not bad:
+                text += f"; {salvaged[key][1]}, its values agree with every oracle"
+            else:
+                worst = max(bad, key=lambda c: c.margin)
+                text += (f"; {salvaged[key][1]}, its values differ: worst margin {worst.margin:.3g} against "
+                         f"{worst.against} ({worst.mismatched}/{worst.total} entries)")
+        out.append((key, text))
+    return out
+
+
+def _misshapen(case: dict, raw, key: str) -> dict[str, np.ndarray]:
+    """The SUT's real-valued ``key`` whatever its shape (rows layout, float64): a failing case keeps its first
+    diverging tensor even when its shape could not be compared (``_kept``), for ``crosscheck.diagnose``."""
+    value = raw.get(key) if isinstance(raw, dict) and key != "loss" else None
+    if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.number) and not np.iscomplexobj(value)
+            and value.ndim <= 2):
+        return {}
+    return {key: contract.to_rows(case, {key: value})[key].astype(np.float64)}
 
 
 def _judge(result: CaseResult, answers: dict, problems: list, order: list, layer_of) -> None:
@@ -455,6 +514,10 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
         result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
                                 for k, v in ans.items()} for name, ans in answers.items()}
     _judge(result, answers, problems, ["answer", *order], lambda first: None)
+    wider = sorted({c.tensor for c in result.comparisons if (c.problem or "").startswith("dtype float64")})
+    if wider and case["dtype"] == "float32":  # the courses' layers allocate float64 (np.zeros) on purpose
+        result.problems.append(f"{', '.join(wider)} came back float64 from a float32 case: a module written for "
+                               "float64 alone declares supports = {'dtypes': ['float64']} (docs/layers.md)")
     if result.verdict == "fail" and answers and result.first_divergence not in (None, "answer"):
         result.tensors = _kept(result.first_divergence, usable, answers, result.comparisons)
     result.seconds = time.perf_counter() - start
@@ -465,6 +528,9 @@ def _kept(tensor: str, sut_rows: dict, answers: dict, comparisons: list[Comparis
     """The SUT's and the first disagreeing oracle's ``tensor`` (full answers only), small enough to keep."""
     against = next((c.against for c in comparisons if c.tensor == tensor and not c.passed and c.problem is None
                     and not answers.get(c.against, {}).get(PROBED)), None)
+    if against is None and not any(c.tensor == tensor and c.problem is None for c in comparisons):
+        # values not compared (a shape no reading makes right): any full answer shows the relation
+        against = next((name for name, ans in answers.items() if not ans.get(PROBED)), None)
     if against is None or tensor not in sut_rows or tensor not in answers[against]:
         return None
     sut, ref = np.asarray(sut_rows[tensor], np.float64), np.asarray(answers[against][tensor], np.float64)

@@ -127,6 +127,8 @@ class Case:
     contract_broken: bool
     """A comparison failed on shape or dtype (its margin says nothing)."""
     has_values: bool
+    phase: str | None = None
+    """The Hypothesis phase that drew the case (generate, explicit, shrink, reuse; None in older records)."""
 
     @property
     def margin(self) -> float:
@@ -182,6 +184,23 @@ class Results:
         with open(case.path, "rb") as f:
             f.seek(case.offset)
             return json.loads(f.readline())
+
+    def without_comparisons(self, case: Case) -> dict:
+        """The case's record without its comparison lists (all ``diagnose`` reads of it: the case, the
+        verdict, the first divergence and its kept tensors), read again from its file."""
+        with open(case.path, "rb") as f:
+            f.seek(case.offset)
+            line = f.readline()
+        cut = _cut(line)
+        if cut is not None:
+            try:
+                record = json.loads(cut[0])
+                if isinstance(record, dict):
+                    return record
+            except ValueError:
+                pass
+        record = json.loads(line)
+        return {k: v for k, v in record.items() if k not in ("comparisons", "oracle_pairs")}
 
     def comparisons(self, case: Case) -> list[Comparison]:
         """The case's comparisons of the SUT with each oracle, without their detail (of a compact
@@ -355,6 +374,7 @@ def _case(record: dict, margins, pairs, broken, has_values, source: int, offset:
         oracles={_text(k): v for k, v in oracles.items() if isinstance(v, dict)},
         margins=margins, pair_margin=max((math.inf if math.isnan(m) else m for m in pairs.values()), default=0.0),
         contract_broken=broken, has_values=has_values,
+        phase=None if record.get("phase") is None else _text(record["phase"]),
     )
 
 

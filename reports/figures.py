@@ -4,7 +4,9 @@
   entry (largest error / allowed) framed. It is an image, not an axes: the caption and the numbers
   around it are HTML, and a report holds a few hundred of them.
 * ``margin_histograms``: the margins (error ÷ allowed) of passing cases per oracle and dtype on a log
-  axis, one step line per environment, so that drift towards 1 shows.
+  axis, one panel per environment side by side (small multiples), so that drift towards 1 shows.
+* ``ticks``, ``colour_ticks``: where the HTML around a heatmap puts its index ticks and its colour
+  bar's labels.
 
 Every SVG is deterministic: a fixed ``svg.hashsalt``, no date or creator metadata, and ids prefixed
 with the figure's name so that several SVGs can share one HTML page.
@@ -21,9 +23,8 @@ import numpy as np
 from markupsafe import Markup
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from matplotlib.transforms import IdentityTransform
 
 RC = {
@@ -135,13 +136,48 @@ def heatmap(error: np.ndarray, worst, lo: float, hi: float) -> Markup:
     return _svg(fig, None, size=(cols * w, rows * h), css="heatmap")
 
 
+def ticks(n: int, px: int, gap: int) -> list[tuple[int, float]]:
+    """Index ticks along one side of a heatmap of ``n`` entries of ``px`` screen pixels each: (index,
+    offset of the entry's centre in px), every 1, 2, 5, 10, 20, ... entries, at least ``gap`` px apart."""
+    step = next(s for s in (10 ** e * k for e in range(7) for k in (1, 2, 5)) if s * px >= gap or s >= n)
+    return [(i, i * px + px / 2) for i in range(0, n, step)]
+
+
+COLOUR_BAR_PX = 240
+"""The colour bar's width in the page (report.css), which its tick labels must share."""
+
+
+def colour_ticks(lo: float, hi: float, ends: tuple[str, str] = ("", "")) -> list[tuple[float, str]]:
+    """Ticks inside the log colour bar from ``lo`` to ``hi``: (percent from the left, label) at the powers
+    of ten between them, at most four (every second, third... decade when there are more), leaving out
+    any whose label would touch another or the end labels ``ends`` (about 6 px a character)."""
+    if not (0 < lo < hi) or not math.isfinite(hi):
+        return []
+    first, last = math.ceil(math.log10(lo)), math.floor(math.log10(hi))
+    decades = list(range(first, last + 1))
+    step = max(1, math.ceil(len(decades) / 4))
+    span = math.log10(hi / lo)
+    left, right = 6 * len(ends[0]) + 6, COLOUR_BAR_PX - 6 * len(ends[1]) - 6
+    out = []
+    for e in decades[::step]:
+        label = _decade(10.0 ** e, None)
+        x = COLOUR_BAR_PX * (e - math.log10(lo)) / span
+        half = 3 * len(label)
+        if x - half >= left and x + half <= right:
+            out.append((round(100 * x / COLOUR_BAR_PX, 2), label))
+            left = x + half + 6
+    return out
+
+
 def _decade(x, _pos) -> str:
     e = round(math.log10(x)) if x > 0 else 0
     return "1" if e == 0 else ("10" if e == 1 else f"1e{e}")
 
 
 def margin_histograms(margins: dict, oracles: list[str], dtypes: list[str], envs: list[str]) -> Markup | None:
-    """Histograms of passing cases' margins: one panel per (oracle, dtype), one step line per env.
+    """Histograms of passing cases' margins: one panel per (oracle, dtype), and with several environments
+    one panel per (oracle, dtype, environment) side by side on the same axes (small multiples: no
+    environment's histogram hides another's).
 
     ``margins[(oracle, dtype, env)]`` lists each passing case's largest margin against that oracle.
     Margins of exactly 0 cannot sit on a log axis: each panel counts them in its corner."""
@@ -152,40 +188,36 @@ def margin_histograms(margins: dict, oracles: list[str], dtypes: list[str], envs
     lo = max(lo, -16)
     hi = max(0.5, math.ceil(math.log10(max(values))) if values else 0.5)
     edges = np.logspace(lo, hi, int(round((hi - lo) * 4)) + 1)
+    columns = [(d, k, e) for d in dtypes for k, e in enumerate(envs)]
     with matplotlib.rc_context(RC):
-        width, height = 5.2 * len(dtypes) + 0.4, 2.3 * len(oracles) + 0.9
+        panel = min(5.2, 16.4 / len(columns))  # the figure stays within the page's 1,232 px
+        width, height = panel * len(columns) + 0.4, 2.3 * len(oracles) + 0.6
         fig = Figure(figsize=(width, height), dpi=72)
-        axes = fig.subplots(len(oracles), len(dtypes), squeeze=False, sharex=True)
-        # a fixed layout (constrained layout costs a second): room for labels, titles and the legend
-        fig.subplots_adjust(left=0.55 / width, right=1 - 0.15 / width, bottom=(0.95 if len(envs) > 1 else 0.6) / height,
+        axes = fig.subplots(len(oracles), len(columns), squeeze=False, sharex=True, sharey="row")
+        # a fixed layout (constrained layout costs a second): room for labels and titles
+        fig.subplots_adjust(left=0.55 / width, right=1 - 0.15 / width, bottom=0.6 / height,
                             top=1 - 0.3 / height, wspace=0.25, hspace=0.45)
         for i, oracle in enumerate(oracles):
-            for j, dtype in enumerate(dtypes):
+            for j, (dtype, k, env) in enumerate(columns):
                 ax = axes[i][j]
-                zeros, total, worst = 0, 0, 0.0
-                for k, env in enumerate(envs):
-                    ms = np.asarray(margins.get((oracle, dtype, env), []), float)
-                    total += ms.size
-                    zeros += int((ms == 0).sum())
-                    positive = ms[ms > 0]
-                    worst = max(worst, float(positive.max()) if positive.size else 0.0)
-                    if positive.size:
-                        ax.hist(positive, bins=edges, histtype="step" if len(envs) > 1 else "stepfilled",
-                                color=ENV_COLOURS[k % len(ENV_COLOURS)], alpha=1.0 if len(envs) > 1 else 0.8,
-                                linewidth=1.2, label=env)
+                ms = np.asarray(margins.get((oracle, dtype, env), []), float)
+                zeros = int((ms == 0).sum())
+                positive = ms[ms > 0]
+                worst = float(positive.max()) if positive.size else 0.0
+                if positive.size:
+                    ax.hist(positive, bins=edges, histtype="stepfilled", color=ENV_COLOURS[k % len(ENV_COLOURS)],
+                            alpha=0.8, linewidth=1.2)
                 ax.axvline(1.0, color="#c00000", linestyle="--", linewidth=1)
                 ax.set_xscale("log")
-                ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))
+                ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8 if len(columns) < 4 else 5))
                 ax.xaxis.set_major_formatter(FuncFormatter(_decade))  # no mathtext: labels stay plain text
-                ax.xaxis.set_minor_formatter(NullFormatter())
-                ax.set_title(f"vs {oracle}, {dtype}: {total} cases, largest {worst:.2g}")
+                ax.xaxis.set_minor_locator(NullLocator())  # a tick a decade is enough, and each tick costs
+                where = f"{env}: " if len(envs) > 1 else ""
+                ax.set_title(f"{where}vs {oracle}, {dtype}: {ms.size} cases, largest {worst:.2g}")
                 ax.text(0.02, 0.96, f"{zeros} exact (margin 0)", transform=ax.transAxes, va="top", fontsize=7,
                         color="#555555")
                 if j == 0:
                     ax.set_ylabel("cases")
                 if i == len(oracles) - 1:
-                    ax.set_xlabel("margin = |error| / allowed (fails above 1)")
-        if len(envs) > 1:
-            handles = [Line2D([], [], color=ENV_COLOURS[k % len(ENV_COLOURS)]) for k in range(len(envs))]
-            fig.legend(handles, envs, loc="lower center", ncols=min(4, len(envs)), frameon=False)
+                    ax.set_xlabel("margin = |error| / allowed (fails above 1)" if len(columns) < 4 else "margin")
     return _svg(fig, "margins")

@@ -196,6 +196,8 @@ def test_a_module_written_for_float64_alone_says_so_and_its_float32_checks_are_l
     args = ("--convention", "cs231n", "--profile", "smoke", "--oracles", "torch,fd", "--", "-k", "affine")
     undeclared = _run("check", "--layers", str(plain), *args)
     assert undeclared.returncode == 1 and "dtype float64 != expected float32" in undeclared.stdout
+    assert "out came back float64 from a float32 case: a module written for float64 alone declares supports" \
+        in undeclared.stdout
     done = _run("check", "--layers", str(declared), *args)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "not checked: the module's supports['dtypes'] is ['float64']" in done.stdout

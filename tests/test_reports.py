@@ -16,10 +16,11 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from crosscheck import check, problems, sut
-from reports import data, environments
+from reports import data, environments, screenshot
 from reports.__main__ import main as reports_main
 from reports.build import build_report, render
 
@@ -41,8 +42,6 @@ CASES = [
 ]
 HOSTILE = "<script>alert(1)</script> \"quoted\" 'single' & $x$ </pre>"
 SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def line(record: dict) -> str:
@@ -149,25 +148,105 @@ def test_green_report_summarises_every_case(results, tmp_path):
     assert_offline(html)
 
 
+def failure_counts(html: str) -> list[str]:
+    """Every place the page gives the number of failures: the banner, the nav and the section."""
+    return re.findall(r'<span data-count="failures">(\d+)</span>', html)
+
+
 def test_red_report_shows_the_failures_and_where_they_start(results, red_html):
     html = red_html.read_text()
     failing = [r for r in results["red_records"] if r["kind"] == "case" and r["verdict"] == "fail"]
     assert len(failing) == 2
     assert 'data-summary="cases">4<' in html and 'data-summary="fail">2<' in html and 'data-summary="pass">2<' in html
-    assert "FAIL: 2 of 4 case records failing" in html
+    assert 'FAIL: <span data-count="failures">2</span> failing cases' in html and "2 of 4 case records failing" in html
+    assert failure_counts(html) == ["2", "2", "2"], "banner, nav and section say the same number"
     for (_, first), r in zip(CASES, (r for r in results["red_records"] if r["kind"] == "case"), strict=True):
         assert r["first_divergence"] == first
         if first:
             assert f'<code class="first-divergence">{first}</code>' in html
-    # the most severe failure comes first, with its heatmaps, its reproduction and its test's blob
-    margins = sorted((max(float(c["margin"]) for c in r["comparisons"]), r["first_divergence"]) for r in failing)
-    assert html.index('id="failure-1"') < html.index(f'<code class="first-divergence">{margins[-1][1]}</code>') \
-        < html.index('id="failure-2"')
-    assert html.count('<svg class="heatmap"') >= 2 * len(ORACLES)
+    # the smallest case comes first ([2, 3], dZ1), with its heatmaps, its reproduction and its test's blob
+    assert html.index('id="failure-1"') < html.index('<code class="first-divergence">dZ1</code>') \
+        < html.index('id="failure-2"') < html.index('<code class="first-divergence">dZ2</code>')
+    index = html[html.index('id="failure-index"'):html.index("</table>", html.index('id="failure-index"'))]
+    assert "dZ1 (sigmoid)" in index and "dZ2 (sigmoid)" in index, "the first divergence names its activation"
+    assert "rel. error" in index and "SUT ÷ oracle" in index
+    assert html.count('<svg class="heatmap"') >= 2
     assert "python -m crosscheck reproduce --sut" in html
     assert "@reproduce_failure(&#39;6.170.15&#39;, b&#39;BLOB0&#39;)" in html
     assert "Oracles among themselves" in html and "torch~fd" in html
     assert_offline(html)
+
+
+def test_the_diagnosis_leads_a_red_report(results, red_html, tmp_path):
+    from crosscheck import diagnose
+    from crosscheck import results as _results
+
+    html = red_html.read_text()
+    box = html[html.index('<section id="diagnosis"'):html.index('<section id="summary">')]
+    assert html.index('id="diagnosis"') < html.index('id="summary"') < html.index('id="failures"')
+    findings = diagnose.diagnose(_results.cases(_results.read([results["red"]]).records), replay_catalogue=True)
+    assert findings and findings[0].component == "sigmoid"
+    components = re.findall(r'<strong class="component">([^<]+)</strong>', box)
+    assert components == [f.component for f in findings], "every finding, most telling first"
+    assert f"{findings[0].cases_failing} failing of {findings[0].cases_total} generate-phase cases" in box
+    assert re.findall(r'<a href="#(failure-\d+)"', box) == ["failure-1", "failure-2"], "links to example cases"
+    green = tmp_path / "green.html"
+    build_report([results["green"]], green)
+    assert 'id="diagnosis"' not in green.read_text(), "nothing to diagnose in a green run"
+
+
+def test_the_report_diagnoses_at_most_its_cap_of_failing_records(results, tmp_path, monkeypatch):
+    from reports import build
+
+    monkeypatch.setattr(build, "MAX_DIAGNOSED", 1)
+    out = tmp_path / "capped.html"
+    build_report([results["red"]], out)
+    box = out.read_text()
+    box = box[box.index('<section id="diagnosis"'):box.index('<section id="summary">')]
+    assert "Reasoned over the first 1 of the 2 failing records of the generate phase" in box
+    assert re.search(r"1 failing of 3 generate-phase cases", box), "one failing record, and every passing one"
+
+
+def test_agreeing_oracles_share_a_column_and_a_heatmap(red_html):
+    html = red_html.read_text()
+    card = html[html.index('id="failure-1"'):html.index('id="failure-2"')]
+    assert "<th>vs fd, torch agree</th>" in card and "<th>vs torch</th>" not in card
+    heatmaps = re.findall(r"<h4>(\w+): \|SUT − oracle\| per entry</h4>", card)
+    assert heatmaps and card.count('<svg class="heatmap"') == len(heatmaps), "one heatmap a tensor, not one an oracle"
+    assert "<strong>vs fd, torch agree</strong>" in card
+    assert 'data-tip="{' in card, "every cell's numbers for the tooltip"
+    assert "also the largest |error|" in card or "the largest |error| is elsewhere" in card
+
+
+def test_oracles_are_grouped_only_where_they_agree():
+    from reports.build import oracle_groups
+
+    def pairs(failing=()):
+        return [{"against": f"{a}~{b}", "tensor": t, "passed": (a, b) not in failing}
+                for a, b in (("torch", "jax"), ("torch", "fd"), ("jax", "fd")) for t in ("loss", "dZ1")]
+
+    oracles = ["fd", "jax", "torch"]
+    assert oracle_groups(oracles, pairs()) == [["fd", "jax", "torch"]]
+    assert oracle_groups(oracles, pairs({("torch", "fd"), ("jax", "fd")})) == [["fd"], ["jax", "torch"]]
+    assert oracle_groups(oracles, pairs({("torch", "jax")})) == [["fd", "jax"], ["torch"]]
+    assert oracle_groups(oracles, pairs(), alone=["fd"]) == [["fd"], ["jax", "torch"]], "probes keep their column"
+    assert oracle_groups(oracles, []) == [["fd"], ["jax"], ["torch"]], "no pair compared, no agreement known"
+
+
+def test_a_tensor_of_a_few_entries_gets_a_value_table(tmp_path):
+    case = dict(sizes=[2, 1], activations=["sigmoid"], loss="sse", layout="rows", dtype="float64",
+                reduction="sum", batch=1, seed=5)
+    result = check.check(problems.build({**BASE, **case}), sut.load(BUGGY), ORACLES)
+    assert result.verdict == "fail" and result.first_divergence == "dZ1"
+    path = tmp_path / "r.jsonl"
+    path.write_text(line({"test": "t::small", "worker": None, "kind": "case", "env": "x", **result.record()}))
+    build_report([path], tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "<h4>dZ1: its values, entry by entry</h4>" in html and "<h4>dZ1: |SUT" not in html
+    table = html[html.index('<table class="values">'):]
+    table = table[:table.index("</table>")]
+    kept = result.tensors
+    assert f"{kept['sut'][0][0]:.3g}" in table and f"{kept['reference'][0][0]:.3g}" in table
 
 
 def test_tensors_too_large_to_draw_are_named_not_drawn(tmp_path, monkeypatch):
@@ -186,8 +265,9 @@ def test_tensors_too_large_to_draw_are_named_not_drawn(tmp_path, monkeypatch):
     assert note.startswith(f"not drawn: {first}") and all(t not in note.split("(")[0] for t in drawn)
 
 
-def test_failures_are_ordered_by_severity(results, tmp_path):
-    """fail before oracle_disagreement before no_oracle; within a verdict, the larger margin first."""
+def test_failures_are_ordered_smallest_first_with_severity_as_a_toggle(results, tmp_path):
+    """fail before oracle_disagreement before no_oracle; within a verdict, the smallest case first by
+    default, and each card carries its place in the most-severe-first order for the toggle."""
     red = [r for r in results["red_v1_records"] if r["kind"] == "case"]  # every comparison, to make verdicts of
     fails = [r for r in red if r["verdict"] == "fail"]
     disagreement = {**red[2], "verdict": "oracle_disagreement", "test": "t::disagree"}
@@ -200,12 +280,35 @@ def test_failures_are_ordered_by_severity(results, tmp_path):
     out = tmp_path / "mixed.html"
     build_report([path], out)
     html = out.read_text()
-    articles = re.findall(r'<article class="failure verdict-(\w+)" id="failure-\d+">\s*<h3>(.*?)</h3>', html, re.S)
-    assert [v for v, _ in articles] == ["fail", "fail", "oracle_disagreement", "no_oracle"]
+    cards = re.findall(r'<details class="failure verdict-(\w+)" id="failure-\d+" data-size="(\d+)" '
+                       r'data-severity="(\d+)"[^>]*>\s*<summary><h3>(.*?)</h3>', html, re.S)
+    assert [v for v, *_ in cards] == ["fail", "fail", "oracle_disagreement", "no_oracle"]
+    by_size = sorted(fails, key=lambda r: (len(r["case"]["sizes"]), sum(r["case"]["sizes"]), r["case"]["batch"]))
+    firsts = [re.search(r"first-divergence\">(\w+)<", h).group(1) for *_, h in cards[:2]]
+    assert firsts == [r["first_divergence"] for r in by_size]
     by_margin = sorted(fails, key=lambda r: -max(float(c["margin"]) for c in r["comparisons"]))
-    assert [re.search(r"first-divergence\">(\w+)<", h).group(1) for _, h in articles[:2]] == \
+    by_severity = sorted(cards, key=lambda card: int(card[2]))
+    assert [re.search(r"first-divergence\">(\w+)<", h).group(1) for *_, h in by_severity[:2]] == \
            [r["first_divergence"] for r in by_margin]
+    assert [int(size) for _, size, _, _ in cards] == [1, 2, 3, 4]
+    assert 'id="failure-order"' in html and 'value="severity"' in html
     assert "DISAGREE on" in html and "torch is not installed" in html
+
+
+def test_rows_and_columns_twins_of_a_case_are_one_failure(results, tmp_path):
+    failing = next(r for r in results["red_records"] if r.get("verdict") == "fail")
+    twin = json.loads(json.dumps(failing))
+    twin["case"]["layout"] = "columns" if failing["case"]["layout"] == "rows" else "rows"
+    path = tmp_path / "twins.jsonl"
+    path.write_text(line(failing) + line(twin))
+    out = tmp_path / "twins.html"
+    build_report([path], out)
+    html = out.read_text()
+    assert failure_counts(html) == ["1", "1", "1"] and "2 of 2 case records failing" in html
+    assert html.count('<details class="failure') == 1 and "in both layouts (columns, rows" in html
+    rows = html[html.index('id="case-rows"'):]
+    assert rows.count('href="#failure-1"') == 2, "both records link to the one card"
+    assert rows.count("python -m crosscheck reproduce") == 2, "every failing row carries its reproduce command"
 
 
 def test_the_same_inputs_give_the_same_bytes(results, tmp_path):
@@ -318,7 +421,7 @@ def test_summary_diagnose_and_report_read_both_forms(results, tmp_path, capsys):
         html = out.read_text()
         failures = html[html.index('<section id="failures">'):html.index('<section id="margins">')]
         htmls.append(re.sub(r"[0-9.e-]+ s\b", "(time)", failures))  # each run of a case takes its own time
-        assert "FAIL: 2 of 4 case records failing" in html and '<svg class="figure"' in html
+        assert "2 of 4 case records failing" in html and '<svg class="figure"' in html
     assert htmls[0] == htmls[1] and htmls[0].count('<svg class="heatmap"') >= 2 * len(ORACLES)
 
 
@@ -342,11 +445,11 @@ def test_several_environments_get_a_column_each_and_are_compared(results, tmp_pa
     out = tmp_path / "envs.html"
     build_report([results["green"], other, results["red"]], out)
     html = out.read_text()
-    head = html[html.index('id="summary-verdicts"'):]
-    head = head[:head.index("</thead>")]
-    assert [c for c in ("green.jsonl", "again.jsonl", "red-box", "(all)") if f">{c}<" in head] == \
-           ["green.jsonl", "again.jsonl", "red-box", "(all)"]
+    table = html[html.index('id="summary-verdicts"'):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r'<th class="env">([^<]+)</th>', table) == ["green.jsonl", "again.jsonl", "red-box", "(all)"]
     assert 'id="environments"' in html
+    assert html.index('id="summary"') < html.index('id="environments"') < html.index('id="failures"')
     assert "values were not recorded" in html or "lack values" in html
     assert "Verdicts that differ between environments (2" in html  # the two sigmoid cases
 
@@ -369,6 +472,13 @@ def test_environments_with_values_are_compared_entry_by_entry(tmp_path):
     row = torch_table[torch_table.index("<th>dW1</th>"):]
     row = row[:row.index("</tr>")]
     assert "1e-09" in row and "(1, 2)" in row and "box-a vs box-b" in row
+    assert torch_table[:torch_table.index("</table>")].count('<tr class="differs">') == 1, "the row that moved"
+    ulp = 1e-9 / np.spacing(abs(record["values"]["torch"]["dW1"][1][2]) + 1e-9)
+    headline = re.search(r"torch answers differ in 1 of 1 cases, at most ([0-9.e+]+) ulp", section)
+    assert headline and float(headline.group(1)) == pytest.approx(ulp, rel=1e-2)
+    assert "jax answers are identical" not in section  # not asked for
+    assert re.search(r"fd answers are identical in all 1 cases", section)
+    assert '<p class="folded">fd: every entry bit-identical' in section, "an all-identical table is one line"
 
 
 def test_kill_matrix_rows(results, tmp_path):
@@ -440,53 +550,124 @@ def test_hostile_strings_are_escaped(results, tmp_path, sorted_keys):
     assert_offline(html)
 
 
+MORE_SIGMOID = [dict(sizes=[2, 2, 3], activations=["sigmoid", "identity"], loss="mse", layout="rows", dtype="float64",
+                     reduction="mean", batch=3, seed=s) for s in (11, 12, 13)]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the report extra)")
+    driver = screenshot.browser(1400, 900, str(tmp_path / "profile"))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def assert_fits(driver, name: str) -> None:
+    """Nothing overflows the page width, with every card and every details block open too."""
+    __tracebackhide__ = True
+    assert driver.execute_script("return window.innerWidth") == 1400
+    assert driver.execute_script(screenshot.OVERFLOW) == [], f"{name}: elements overflow the page at 1400 px"
+    driver.execute_script('document.querySelectorAll("details").forEach(function (d) { d.open = true; })')
+    assert driver.execute_script(screenshot.OVERFLOW) == [], f"{name}: elements overflow the page at 1400 px, all open"
+
+
 @pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
                     reason="headless browser test needs chromium and chromedriver on PATH "
                            "(apt-get install chromium chromium-driver)")
-def test_report_in_a_real_browser(results, red_html, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the report extra)")
-    from selenium.webdriver.chrome.service import Service
+def test_report_in_a_real_browser(results, red_html, tmp_path, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    options = webdriver.ChromeOptions()
-    for flag in BROWSER_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,1600"]:
-        options.add_argument(flag)
-    options.binary_location = shutil.which("chromium")
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    try:
-        driver.get(red_html.as_uri())
-        text = lambda selector: driver.find_element(By.CSS_SELECTOR, selector).text  # noqa: E731
-        assert text('[data-summary="cases"]') == "4"
-        assert text('[data-summary="fail"]') == "2"
-        assert text('[data-summary="pass"]') == "2"
-        firsts = {e.text for e in driver.find_elements(By.CSS_SELECTOR, "code.first-divergence")}
-        assert firsts == {"dZ2", "dZ1"}
-        assert driver.find_element(By.CSS_SELECTOR, "svg.heatmap").size["width"] > 0
-        # filter: float32 rows only, then failing ones only
-        driver.find_element(By.ID, "case-filter").send_keys("float32")
-        assert text("#case-count") == "2"
-        Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("fail")
-        assert text("#case-count") == "1"
-        driver.find_element(By.ID, "case-filter").clear()
-        driver.execute_script("document.getElementById('case-filter').dispatchEvent(new Event('input'))")
-        Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("")
-        assert text("#case-count") == "4"
-        # sort by margin, twice: ascending puts the smallest first, descending the largest
-        header = next(h for h in driver.find_elements(By.CSS_SELECTOR, "#case-rows thead th") if h.text == "margin")
-        column = header.get_attribute("cellIndex")
-        margins = lambda: [float(r.find_elements(By.TAG_NAME, "td")[int(column)].get_attribute("data-v"))  # noqa: E731
-                           for r in driver.find_elements(By.CSS_SELECTOR, "#case-rows tbody tr")]
-        header.click()
-        assert margins() == sorted(margins())
-        header.click()
-        assert margins() == sorted(margins(), reverse=True)
-        assert header.get_attribute("aria-sort") == "descending"
-        shot = tmp_path / "red.png"
-        driver.save_screenshot(str(shot))
-        assert shot.exists() and shot.stat().st_size > 0
-    finally:
-        driver.quit()
+    driver = browser
+    # a red run with more failures than the cards open at first
+    more = tmp_path / "more.jsonl"
+    records = [{"test": f"t::more[{i}]", "worker": None, "kind": "case", "env": "red-box", "phase": "generate",
+                **check.check(problems.build({**BASE, **case}), sut.load(BUGGY), ORACLES).record()}
+               for i, case in enumerate(MORE_SIGMOID)]
+    assert all(r["verdict"] == "fail" for r in records)
+    more.write_text(results["red"].read_text() + "".join(line(r) for r in records))
+    red, green, envs = tmp_path / "red.html", tmp_path / "green.html", tmp_path / "envs.html"
+    build_report([more], red)
+    build_report([results["green"]], green)
+    build_report([results["green"], results["red"]], envs)
+
+    driver.get(red.as_uri())
+    text = lambda selector: driver.find_element(By.CSS_SELECTOR, selector).text  # noqa: E731
+    assert text('[data-summary="cases"]') == "7"
+    assert text('[data-summary="fail"]') == "5"
+    assert {e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-count=failures]")} == {"5"}
+    # the diagnosis box comes first, and names sigmoid
+    box = driver.find_element(By.ID, "diagnosis")
+    assert box.location["y"] < driver.find_element(By.ID, "summary").location["y"]
+    assert box.find_element(By.CSS_SELECTOR, "strong.component").text == "sigmoid"
+    assert box.is_displayed() and box.location["y"] + 40 < driver.execute_script("return window.innerHeight")
+    # the cards: the first three open, the rest collapsed; expand and collapse all
+    cards = driver.find_elements(By.CSS_SELECTOR, "details.failure")
+    assert [c.get_attribute("open") is not None for c in cards] == [True, True, True, False, False]
+    driver.find_element(By.ID, "collapse-all").click()
+    assert not any(c.get_attribute("open") is not None for c in cards)
+    driver.find_element(By.ID, "expand-all").click()
+    assert all(c.get_attribute("open") is not None for c in cards)
+    driver.find_element(By.ID, "collapse-all").click()
+    # an index link opens its card, and its heading shows below the sticky nav
+    driver.find_element(By.CSS_SELECTOR, '#failure-index a[href="#failure-5"]').click()
+    card = driver.find_element(By.ID, "failure-5")
+    assert card.get_attribute("open") is not None
+    top = driver.execute_script("return arguments[0].getBoundingClientRect().top", card)
+    nav = driver.execute_script("return document.querySelector('nav').getBoundingClientRect().bottom")
+    assert nav <= top < nav + 40
+    back = card.find_element(By.CSS_SELECTOR, "p.back a")
+    assert back.get_attribute("href").endswith("#failure-index")
+    # the order toggle: most severe first
+    sizes = lambda: [int(c.get_attribute("data-severity")) for c in  # noqa: E731
+                     driver.find_elements(By.CSS_SELECTOR, "details.failure")]
+    Select(driver.find_element(By.ID, "failure-order")).select_by_value("severity")
+    assert sizes() == sorted(sizes())
+    Select(driver.find_element(By.ID, "failure-order")).select_by_value("size")
+    # a heatmap's tooltip gives the numbers of the cell under the pointer
+    driver.find_element(By.ID, "expand-all").click()
+    heatmap = driver.find_element(By.CSS_SELECTOR, "svg.heatmap")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", heatmap)
+    ActionChains(driver).move_to_element_with_offset(heatmap, 0, 0).perform()
+    tip = driver.find_element(By.ID, "tip")
+    assert tip.is_displayed() and "|error|" in tip.text and "allowed" in tip.text, tip.text
+    # the case table: filter float32 rows, then failing ones; sort by margin
+    driver.find_element(By.ID, "case-filter").send_keys("float32")
+    assert text("#case-count") == "2"
+    Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("fail")
+    assert text("#case-count") == "1"
+    driver.find_element(By.ID, "case-filter").clear()
+    driver.execute_script("document.getElementById('case-filter').dispatchEvent(new Event('input'))")
+    Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("")
+    assert text("#case-count") == "7"
+    header = next(h for h in driver.find_elements(By.CSS_SELECTOR, "#case-rows thead th") if h.text == "margin")
+    column = header.get_attribute("cellIndex")
+    margins = lambda: [float(r.find_elements(By.TAG_NAME, "td")[int(column)].get_attribute("data-v"))  # noqa: E731
+                       for r in driver.find_elements(By.CSS_SELECTOR, "#case-rows tbody tr")]
+    header.click()
+    assert margins() == sorted(margins())
+    header.click()
+    assert margins() == sorted(margins(), reverse=True)
+    assert header.get_attribute("aria-sort") == "descending"
+    assert_fits(driver, "red")
+
+    driver.get(green.as_uri())
+    assert driver.find_elements(By.ID, "diagnosis") == [], "a green run has nothing to diagnose"
+    assert driver.find_elements(By.CSS_SELECTOR, "details.failure") == []
+    assert text("#verdict").startswith("PASS")
+    assert_fits(driver, "green")
+
+    driver.get(envs.as_uri())
+    assert driver.find_element(By.ID, "diagnosis").find_element(By.CSS_SELECTOR, "strong.component").text == "sigmoid"
+    ys = [driver.find_element(By.ID, i).location["y"] for i in ("summary", "environments", "failures")]
+    assert ys == sorted(ys), "the environments right after the summary"
+    assert driver.find_elements(By.CSS_SELECTOR, "#environments ul.drift li")
+    assert [c.get_attribute("open") is not None for c in driver.find_elements(By.CSS_SELECTOR, "details.failure")] \
+        == [True, True]
+    assert_fits(driver, "several environments")
 
 
 def test_pytest_report_option_builds_the_report(pytester, monkeypatch):

@@ -67,3 +67,77 @@
   if (env) { env.addEventListener("change", filter); }
   filter();
 })();
+
+// The failures: expand or collapse every card, reorder them (smallest case first, or most severe
+// first), open the card a link points to; and the heatmaps' tooltip, one cell at a time.
+(function () {
+  "use strict";
+  var cards = document.getElementById("failure-cards");
+  function each(selector, f) { Array.prototype.forEach.call(document.querySelectorAll(selector), f); }
+  function button(id, open) {
+    var b = document.getElementById(id);
+    if (b) { b.addEventListener("click", function () { each("details.failure", function (d) { d.open = open; }); }); }
+  }
+  button("expand-all", true);
+  button("collapse-all", false);
+
+  var order = document.getElementById("failure-order");
+  if (order && cards) {
+    var index = document.querySelector("#failure-index tbody");
+    var words = document.getElementById("order-words");
+    var said = words ? words.textContent : "";
+    order.addEventListener("change", function () {
+      var key = order.value === "severity" ? "data-severity" : "data-size";
+      [index, cards].forEach(function (parent) {
+        var items = Array.prototype.slice.call(parent.children);
+        items.sort(function (a, b) { return Number(a.getAttribute(key)) - Number(b.getAttribute(key)); });
+        items.forEach(function (item) { parent.appendChild(item); });
+      });
+      if (words) { words.textContent = order.value === "severity" ? "the largest margin first (a crash or a broken contract counts as infinite)" : said; }
+    });
+  }
+
+  function openTarget() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var target = id && document.getElementById(id);
+    if (!target) { return; }
+    for (var e = target; e; e = e.parentElement) { if (e.tagName === "DETAILS") { e.open = true; } }
+    target.scrollIntoView();
+  }
+  window.addEventListener("hashchange", openTarget);
+  if (location.hash) { openTarget(); }
+
+  var tip = document.getElementById("tip");
+  if (!tip) { return; }
+  var parsed = new WeakMap();
+  function show(n) { return n === null || n === undefined ? "—" : (typeof n === "number" ? n.toPrecision(4) : String(n)); }
+  document.addEventListener("mousemove", function (ev) {
+    var svg = ev.target.closest ? ev.target.closest("svg.heatmap") : null;
+    var box = svg && svg.closest(".hm");
+    if (!box) { tip.hidden = true; return; }
+    var rect = svg.getBoundingClientRect();
+    var rows = Number(box.getAttribute("data-rows")), cols = Number(box.getAttribute("data-cols"));
+    var i = Math.floor((ev.clientY - rect.top) / rect.height * rows);
+    var j = Math.floor((ev.clientX - rect.left) / rect.width * cols);
+    if (i < 0 || j < 0 || i >= rows || j >= cols) { tip.hidden = true; return; }
+    if (!parsed.has(box)) {
+      var raw = box.getAttribute("data-tip");
+      parsed.set(box, raw ? JSON.parse(raw) : null);
+    }
+    var d = parsed.get(box), k = i * cols + j;
+    var lines = ["(" + i + ", " + j + ") vs " + box.getAttribute("data-label")];
+    if (d) {
+      var e = d.e[k], a = d.a ? d.a[k] : null;
+      if (d.s) { lines.push("SUT " + show(d.s[k]) + ", oracle " + show(d.o[k])); }
+      lines.push("|error| " + show(e) + ", allowed " + show(a));
+      if (typeof e === "number" && typeof a === "number" && a > 0) { lines.push("margin " + show(e / a)); }
+      if (!d.s) { lines.push("(values kept for the first diverging tensor only)"); }
+    } else {
+      lines.push("(too many entries to keep every number: see the tables)");
+    }
+    tip.textContent = lines.join("\n");
+    tip.hidden = false;
+    tip.style.left = Math.min(ev.clientX + 14, document.documentElement.clientWidth - 320) + "px";
+    tip.style.top = (ev.clientY + 14) + "px";
+  });
+})();

@@ -293,3 +293,24 @@ def test_the_reproduce_command_is_shell_quoted():
     result = check.check(problems.build(CASE), fake(reference_impl.backprop, spec="my dir/it's mine.py:backprop"))
     argv = shlex.split(result.reproduce())
     assert argv[5] == "my dir/it's mine.py:backprop" and argv[6].startswith('{"activations"')
+
+
+@pytest.mark.parametrize("transform, expected, agree", [
+    (lambda out: {**out, "dZ1": out["dZ1"].astype(np.float32)},
+     "dZ1 has dtype float32, expected float64; cast to float64, its values differ", False),
+    (lambda out: {**out, "dW2": out["dW2"].T}, "dW2 has shape (2, 4), expected (4, 2); transposed, its values agree",
+     True),
+    (lambda out: {**out, "db2": out["db2"].reshape(-1)}, "db2 has shape (2,), expected (1, 2); reshaped to (1, 2), "
+     "its values agree", True),
+    (lambda out: {**out, "dW1": 2 * out["dW1"].astype(np.float32)},
+     "dW1 has dtype float32, expected float64; cast to float64, its values differ: worst margin", False),
+])
+def test_a_wrong_dtype_or_shape_still_has_its_values_compared(transform, expected, agree):
+    # float32 loses digits a float64 case must keep: a float32 dZ1 differs, a transposed dW2 agrees
+    result = check.check(problems.build(CASE), fake(_returning(transform)))
+    assert result.verdict == "fail"
+    assert any(p.startswith(expected) for p in result.problems), result.problems
+    key = expected.split()[0]
+    mine = [c for c in result.comparisons if c.tensor == key]
+    assert mine and all(c.problem is None for c in mine) and all(c.passed for c in mine) == agree
+    assert expected in result.message()
