@@ -56,6 +56,7 @@ import numpy as np
 
 from crosscheck import boundary, check, conventions, ops, tolerance
 from crosscheck.compare import compare
+from oracles import ORACLES
 
 BUNDLE_FORMAT = 1
 BUNDLE_FILE = "bundle.json"
@@ -628,7 +629,10 @@ def judge(entry: dict, outcome: boundary.Outcome, spec: str, convention: str) ->
         key = result.first_divergence
         if not is_op and key not in ("answer", "loss"):
             result.layer = contract.layer_of(key)
-        against = next((c.against for c in result.comparisons if c.tensor == key and not c.passed), None)
+        disagree = [c.against for c in result.comparisons if c.tensor == key and not c.passed]
+        # the tensor kept is an oracle's that needs no framework where one disagrees: whatever re-runs the case
+        # from the record (crosscheck.diagnose rebuilds it with the oracle it kept) stays NumPy-only
+        against = min(disagree, key=lambda n: ORACLES[n].requires is not None) if disagree else None
         if against is not None:
             result.tensors = {"tensor": key, "oracle": against,
                               "sut": np.asarray(usable[key], np.float64).tolist(),
@@ -1035,14 +1039,15 @@ def diagnose_item(item: Item, failing: list[check.CaseResult], convention: str,
     """What the item's failures say about the bug. For an op: the known bugs of the layer catalogue
     (``mutants.layers``) whose answers reproduce the student's first wrong output on every failing case, else a
     relation that holds on all of them (a ratio, a transpose). For a network: ``crosscheck.diagnose`` on the
-    item's records, with the network catalogue replayed. None when nothing holds on every failing case."""
+    item's records (the component and the relation; its catalogue replay is left out, as it re-runs the cases
+    through an oracle). None when nothing holds on every failing case."""
     kept = [r for r in failing if r.tensors]
     if not kept or len(kept) != len(failing):
         return None
     if item.network:
         from crosscheck import diagnose
 
-        findings = diagnose.diagnose([r.record(detail=True) for r in [*failing, *passing]], replay_catalogue=True)
+        findings = diagnose.diagnose([r.record(detail=True) for r in [*failing, *passing]])
         return findings[0].summary if findings else None
     base = convention.split("-")[0]
     op = ops.get(item.op)
