@@ -19,6 +19,11 @@ the SUT is wrong (``crosscheck.diagnose``).
 failure: it files every failing case under its signatures, shrinks each signature to a minimal case and
 diagnoses it (``crosscheck.hunt``); exit status 1 when it found any.
 
+``python -m crosscheck grade --prepare --assignment A.toml --out BUNDLE`` draws an assignment's fixed cases and
+writes them with every oracle's answers; ``python -m crosscheck grade SUBMISSION --assignment A.toml`` grades one
+submission (a .py file, a notebook or a folder) and ``grade SUBMISSIONS_DIR ... --out DIR`` a class, with NumPy
+only (``crosscheck.grade``, docs/grading.md).
+
 ``python -m crosscheck summary RESULTS.jsonl [--sut SPEC] [--min-cases N] [--require-oracles torch,jax,fd]``
 counts verdicts and oracle runs in a results file (and in the part files a killed run left beside
 it); exit status 1 if the run is incomplete or failed, if any case failed, or if fewer than N
@@ -107,7 +112,22 @@ def main(argv=None) -> int:
     summ.add_argument("--min-cases", type=int, default=0, help="fail unless this many cases ran every required oracle")
     summ.add_argument("--require-oracles", default="", help="comma-separated oracles each counted case must have run")
     summ.add_argument("--sut", default=None, help="count only the cases of this SUT spec")
+    grd = commands.add_parser("grade", help="grade a submission or a class against an assignment (docs/grading.md)")
+    grd.add_argument("submission", nargs="?", help="a .py file, a .ipynb notebook, a folder, or a folder of them "
+                                                   "(with --out: a class)")
+    grd.add_argument("--assignment", required=True, help="the assignment file (TOML)")
+    grd.add_argument("--prepare", action="store_true", help="generate the cases, run the oracles and write the "
+                                                            "bundle into --out (needs torch)")
+    grd.add_argument("--bundle", default=None, help="the prepared bundle (default: bundle/ beside the assignment)")
+    grd.add_argument("--out", default=None, help="--prepare: the bundle folder; grading: where the feedback goes")
+    grd.add_argument("--gradescope", default=None, help="also write Gradescope's results.json here")
+    grd.add_argument("--class", dest="is_class", action="store_true",
+                     help="SUBMISSION is a folder of submissions (the default for a folder that is not one "
+                          "submission, with --out)")
+    grd.add_argument("-j", "--workers", type=int, default=None, help="submissions graded at once (default: the cores)")
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        return _grade(parser, args)
     if args.command == "check":
         return _check(parser, args)
     if args.command == "hunt":
@@ -194,6 +214,52 @@ def _check(parser, args) -> int:
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     return subprocess.call(cmd + extra, env=env)
+
+
+def _grade(parser, args) -> int:
+    """``grade --prepare`` writes a bundle; ``grade SUBMISSION`` grades one; ``grade DIR --out OUT`` a class.
+    Exit status 0 when grading finished (whatever the scores), 2 for a bad assignment or argument."""
+    from pathlib import Path
+
+    from crosscheck import grade
+
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"-j must be at least 1, got {args.workers}")
+    try:
+        if args.prepare:
+            if not args.out or args.submission:
+                parser.error("grade --prepare takes --assignment and --out (the bundle folder), no submission")
+            grade.prepare(grade.load_assignment(args.assignment), Path(args.out))
+            print(f"bundle written to {args.out} (Gradescope: {Path(args.out) / 'autograder.zip'})")
+            return 0
+        if not args.submission:
+            parser.error("grade needs a SUBMISSION (or --prepare)")
+        bundle = grade.load_bundle(args.assignment, args.bundle)
+        path = Path(args.submission)
+        if not path.exists():
+            parser.error(f"submission {args.submission!r} does not exist")
+        if args.is_class or (args.out and path.is_dir() and not _one_submission(path, bundle)):
+            if not args.out:
+                parser.error("grading a class needs --out DIR")
+            graded = grade.grade_class(bundle, path, Path(args.out), args.workers)
+            print(f"class report: {Path(args.out) / 'index.html'} ({len(graded)} submissions)")
+            return 0
+        graded = grade.grade(bundle, path, args.out, args.gradescope)
+    except grade.AssignmentError as exc:
+        parser.error(str(exc))
+    print(grade.feedback_md(graded))
+    return 0
+
+
+def _one_submission(path, bundle) -> bool:
+    """Is a folder one student's submission? Yes when it holds the assignment's module at its top, or (no module
+    named) a single .py file or notebook; otherwise it is a class, one submission per entry."""
+    from crosscheck import grade
+
+    module = bundle.assignment.module
+    if module:
+        return (path / module).is_file()
+    return len(grade.submissions(path)) <= 1
 
 
 def _validate(case, max_elements: int) -> None:

@@ -12,6 +12,11 @@ JAX's threads). The child loads the SUT once and answers calls over a socket; th
 with a deadline and watches the child's resident memory. A hang, an exit, a segfault or a memory
 blow-up costs that one call: the child is killed or reaped, the outcome says what happened (with
 the exit status or signal and the last lines the SUT printed), and the next call starts a new child.
+
+A call may name functions of the SUT's module to stand in for (``Child.references``, used by
+``crosscheck.grade``): for that case the child replaces them with a ``StandIn`` that sends its arguments
+back to this process, which runs its own function of that name and returns the answer, so the child
+never holds that function's code.
 """
 
 from __future__ import annotations
@@ -204,6 +209,42 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+_ABSENT = object()
+
+
+class StandIn:
+    """A function of the SUT's module replaced, for the calls of one case, by a call back to the parent,
+    which runs its own function of that name (a grader's reference solution) and sends the answer back:
+    the SUT's process never holds the reference's code. Arguments and answers cross as plain data."""
+
+    def __init__(self, conn: Connection, name: str):
+        self.conn, self.name = conn, name
+
+    def __call__(self, *args):
+        try:
+            plain = _plain_args(args)
+        except TypeError as exc:
+            raise TypeError(f"the arguments given to {self.name} are not plain data: {exc}") from None
+        self.conn.send(("callback", self.name, plain))
+        kind, value = self.conn.recv()
+        if kind != "reply":
+            raise RuntimeError(f"the reference {self.name} failed on these arguments: {value}")
+        return value
+
+
+def _plain_args(value):
+    """``value`` as plain data (``_plain`` through tuples, lists and dicts); TypeError naming what is not."""
+    if isinstance(value, (tuple, list)):
+        items = [_plain_args(v) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        return {_plain_args(k): _plain_args(v) for k, v in value.items()}
+    out = _plain(value)
+    if isinstance(out, _Opaque):
+        raise TypeError(f"a {out.type_name}")
+    return out
+
+
 def _serve(fd: int, spec: str, convention: str, memory_mb: float, names: str = "") -> None:
     import faulthandler
     import json
@@ -219,13 +260,25 @@ def _serve(fd: int, spec: str, convention: str, memory_mb: float, names: str = "
     except Exception as exc:  # noqa: BLE001
         conn.send(("error", str(exc)))
         return
+    module = loaded.module  # where stand-ins go (a module of functions; None for a single function)
     conn.send(("ready", supports))
     while True:
         try:
-            number, case, params, X, Y = conn.recv()
+            number, case, params, X, Y, *rest = conn.recv()
         except EOFError:
             return
-        outcome = call_twice(loaded.backprop, case, params, X, Y)
+        stand_ins = rest[0] if rest else ()
+        saved = {name: module.__dict__.get(name, _ABSENT) for name in stand_ins} if module is not None else {}
+        for name in saved:
+            setattr(module, name, StandIn(conn, name))
+        try:
+            outcome = call_twice(loaded.backprop, case, params, X, Y)
+        finally:
+            for name, value in saved.items():
+                if value is _ABSENT:
+                    module.__dict__.pop(name, None)
+                else:
+                    setattr(module, name, value)
         if os.getpid() != me:  # a copy the SUT forked must not answer in the child's place
             os._exit(0)
         if memory_mb and _peak_mb() > memory_mb:  # a peak the parent's sampling may have missed
@@ -292,10 +345,14 @@ class Child:
 
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT, memory_mb: float = DEFAULT_MEMORY_MB,
                  load_timeout: float = LOAD_TIMEOUT, cwd: str | None = None, convention: str = "contract",
-                 names: str = ""):
+                 names: str = "", references: dict | None = None, wrapper: tuple[str, ...] = ()):
         self.spec, self.timeout, self.memory_mb, self.convention = spec, timeout, memory_mb, convention
         self.names = names
         self.load_timeout, self.cwd = load_timeout, cwd
+        self.references = dict(references or {})
+        """name -> a function of this process that a call may stand in for the SUT module's own (``StandIn``)."""
+        self.wrapper = tuple(wrapper)
+        """A command the child's interpreter is started under (``unshare -n``, ``setpriv ...``)."""
         self.supports = None
         self.starts = 0
         self._number = 0
@@ -312,8 +369,8 @@ class Child:
         path = [here, *(p for p in sys.path if p and os.path.isdir(p))]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec, self.convention,
-             str(self.memory_mb or 0), self.names],
+            [*self.wrapper, sys.executable, "-m", "crosscheck.boundary", str(child.fileno()), self.spec,
+             self.convention, str(self.memory_mb or 0), self.names],
             pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=self.cwd, env=env, start_new_session=True)
         child.close()
@@ -398,7 +455,12 @@ class Child:
                                        output=output, seconds=time.perf_counter() - start)
 
     # -- calls
-    def call(self, case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Outcome:
+    def call(self, case: dict, params: dict, X: np.ndarray, Y: np.ndarray, stand_ins: tuple[str, ...] = ()) -> Outcome:
+        """The SUT's outcome on one case; ``stand_ins`` names functions of the SUT's module that this process's
+        ``references`` replace for this case (the child calls back for them)."""
+        unknown = [n for n in stand_ins if n not in self.references]
+        if unknown:
+            raise ValueError(f"no reference function for stand-in {', '.join(unknown)}")
         if self._proc is not None and self._proc.poll() is not None:
             self.close()  # it died after answering the last case: that is no fault of this one
         if self._proc is None:
@@ -406,7 +468,7 @@ class Child:
         self._log.truncate(0)
         self._number += 1
         try:
-            self._conn.send((self._number, case, params, X, Y))
+            self._conn.send((self._number, case, params, X, Y, tuple(stand_ins)))
         except OSError:
             output = self._tail()
             self.close()
@@ -417,8 +479,21 @@ class Child:
             status, payload = self._wait(self.timeout - (time.perf_counter() - start), stated=self.timeout)
             if status == "dead":
                 return payload
-            if payload[0] == "outcome" and payload[1] == self._number:
+            if payload[0] == "callback" and payload[1] in stand_ins:
+                self._answer_callback(payload[1], payload[2])
+            elif payload[0] == "outcome" and payload[1] == self._number:
                 return payload[2]
+
+    def _answer_callback(self, name: str, args) -> None:
+        """Run this process's reference ``name`` on the child's arguments (plain data) and send back its answer."""
+        try:
+            reply = ("reply", _plain_args(self.references[name](*args)))
+        except Exception as exc:  # noqa: BLE001  (the reference's failure is the child's exception)
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            self._conn.send(reply)
+        except OSError:
+            pass  # the child is gone: the wait that follows says how
 
 
 if __name__ == "__main__":

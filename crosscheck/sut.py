@@ -35,6 +35,8 @@ class Sut:
     convention: str = conventions.DEFAULT
     names: str = ""
     """The naming file of a module of layer functions (``crosscheck.naming``), or ""."""
+    module: object = field(default=None, compare=False, repr=False)
+    """The module the SUT's code lives in, when loaded here (where ``boundary.StandIn`` replaces a function)."""
 
     def supported(self, key: str) -> tuple[str, ...]:
         return contract.supported(self.supports, key)
@@ -155,7 +157,8 @@ def load_here(spec: str = DEFAULT, convention: str = conventions.DEFAULT, names:
         raise SutLoadError(f"--sut {spec!r}: {exc}") from None
     supports = conventions.merge(stated, dict(own) if own is not None else None)
     validate_supports(f"{spec} (convention {convention})", supports)
-    return Sut(spec, conventions.formats(fn, supports), supports, convention=convention, names=names)
+    return Sut(spec, conventions.formats(fn, supports), supports, convention=convention, names=names,
+               module=module)
 
 
 def _naming(names: str, convention: str):
