@@ -100,12 +100,22 @@ class Item:
     case_timeout: float
     tags: tuple[str, ...] = ()
     network: str | None = None
-    """A whole-network item: the convention its cases run through (``ng``: L_model_forward, L_model_backward
-    and compute_cost on contract cases, ``crosscheck.problems``)."""
+    """A whole-network item: the convention its cases run through (``NETWORKS``; ``ng``: L_model_forward,
+    L_model_backward and compute_cost; ``cs231n``, ``nielsen``: a class, named by ``functions``) on contract
+    cases (``crosscheck.problems``)."""
 
     @property
     def convention(self) -> str | None:
         return self.network
+
+    @property
+    def network_class(self) -> str | None:
+        """The class a class convention's item grades (its one function); None for a module's functions."""
+        return self.functions[0] if self.network and conventions.get(self.network).target == "class" else None
+
+    def spec(self, file: str) -> str:
+        """How ``--sut`` names what the item grades in ``file``: the file, or ``file:Class``."""
+        return f"{file}:{self.network_class}" if self.network_class else file
 
 
 @dataclass(frozen=True)
@@ -158,10 +168,21 @@ def _names(where: str, value, allowed) -> tuple[str, ...]:
     return tuple(value)
 
 
-NETWORKS = {"ng": {"functions": ("L_model_forward", "L_model_backward", "compute_cost"),
-                   "dims": {"L": (1, 4), "width": (1, 8), "batch": (1, 16), "outputs": (1, 4)}}}
-"""Whole-network items: the conventions they run through, the functions graded, and the ranges of their dims
-(L layers, hidden widths, the batch, the output width); the rest of the case is what the convention states."""
+NETWORKS = {
+    "ng": {"functions": ("L_model_forward", "L_model_backward", "compute_cost"),
+           "dims": {"L": (1, 4), "width": (1, 8), "batch": (1, 16), "outputs": (1, 4)},
+           "hidden": "relu", "output": "sigmoid", "loss": "bce", "layout": "columns"},
+    "cs231n": {"functions": ("FullyConnectedNet",),
+               "dims": {"L": (1, 4), "width": (1, 8), "batch": (1, 16), "outputs": (2, 6)},
+               "hidden": "relu", "output": "identity", "loss": "softmax_cross_entropy", "layout": "rows"},
+    "nielsen": {"functions": ("Network",),
+                "dims": {"L": (1, 4), "width": (1, 8), "batch": (1, 16), "outputs": (1, 4)},
+                "hidden": "sigmoid", "output": "sigmoid", "loss": "half_sse", "layout": "columns"},
+}
+"""Whole-network items: the conventions they run through, the functions graded (a class convention's one
+class, ``functions = ["TwoLayerNet"]`` to name another), the ranges of their dims (L layers, hidden widths, the
+batch, the output width) and the case each convention states (``crosscheck.conventions``: activations, loss,
+layout; the mean over examples). ``prepare`` checks every case lies inside what the staff class supports."""
 ITEM_KEYS = ("name", "points", "op", "network", "functions", "count", "dtypes", "scales", "dims", "pinned",
              "depends_on", "visibility", "case_timeout", "tags")
 ASSIGNMENT_KEYS = ("name", "convention", "seed", "staff", "case_timeout", "submission_timeout", "memory_mb",
@@ -219,18 +240,23 @@ def load_assignment(path) -> Assignment:
             raise AssignmentError(f"{where}: names must be non-empty and unique")
         seen.add(name)
         if "network" in raw:
-            if raw["network"] != base or base not in NETWORKS:
-                raise AssignmentError(f"{where}: network {raw['network']!r}: a whole-network item runs through the "
-                                      f"assignment's convention; supported: {', '.join(NETWORKS)}")
-            op, ranges = None, NETWORKS[base]["dims"]
-            functions = tuple(raw.get("functions") or NETWORKS[base]["functions"])
+            if raw["network"] not in NETWORKS:
+                raise AssignmentError(f"{where}: network {raw['network']!r}: a whole-network item runs through one "
+                                      f"of the conventions {', '.join(NETWORKS)}")
+            net = raw["network"]
+            op, ranges = None, NETWORKS[net]["dims"]
+            functions = tuple(raw.get("functions") or NETWORKS[net]["functions"])
+            if conventions.get(net).target == "class" and (
+                    len(functions) != 1 or not isinstance(functions[0], str) or not functions[0].isidentifier()):
+                raise AssignmentError(f"{where}: a {net} network is a class: functions names it alone "
+                                      f"(e.g. {list(NETWORKS[net]['functions'])}), got {list(functions)!r}")
         else:
             if raw["op"] not in ops.of(base):
                 raise AssignmentError(f"{where}: op {raw['op']!r} is not a {base} op; valid: {', '.join(ops.of(base))}")
             op = ops.get(raw["op"])
             ranges = op.dims
             functions = tuple(raw.get("functions") or [f for f in (op.forward_fn, op.backward_fn) if f])
-        what = f"op {op.name}" if op else f"a {base} network"
+        what = f"op {op.name}" if op else f"a {raw['network']} network"
         dims = raw.get("dims", {})
         if not isinstance(dims, dict):
             raise AssignmentError(f"{where} dims must be a table {{dim = [lo, hi]}}, got {dims!r}")
@@ -311,15 +337,17 @@ def item_cases(assignment: Assignment, item: Item) -> list[dict]:
 
 def _network_case(item: Item, rng, i: int) -> dict:
     """A contract case of the network convention: sizes, batch and seed drawn; the rest what the convention states
-    (ng: hidden relu, output sigmoid, bce, columns, the mean)."""
+    (``NETWORKS``; ng: hidden relu, output sigmoid, bce, columns; cs231n: hidden relu, identity scores,
+    softmax_cross_entropy, rows; nielsen: sigmoid, half_sse, columns; the mean for all)."""
     from crosscheck import contract, problems
 
-    r = {**NETWORKS[item.network]["dims"], **item.dims}
+    net = NETWORKS[item.network]
+    r = {**net["dims"], **item.dims}
     draw = lambda name: int(rng.integers(r[name][0], r[name][1] + 1))  # noqa: E731
     L = draw("L")
     sizes = [draw("width") for _ in range(L)] + [draw("outputs")]
     case = {"contract_version": contract.CONTRACT_VERSION, "sizes": sizes,
-            "activations": ["relu"] * (L - 1) + ["sigmoid"], "loss": "bce", "layout": "columns",
+            "activations": [net["hidden"]] * (L - 1) + [net["output"]], "loss": net["loss"], "layout": net["layout"],
             "dtype": item.dtypes[i % len(item.dtypes)], "reduction": "mean", "batch": draw("batch"),
             "scale": item.scales[i % len(item.scales)], "seed": int(rng.integers(2**32))}
     problems.build(case)
@@ -369,6 +397,10 @@ def prepare(assignment: Assignment, out: Path, progress=print) -> Path:
             if missing or not answers:
                 raise AssignmentError(f"item {item.name!r}: oracle(s) did not run ({'; '.join(missing)}); install "
                                       f"them or name fewer in [assignment] oracles")
+            outside = None if ops.is_op(case) else contract.outside(case, returns)
+            if outside:
+                raise AssignmentError(f"item {item.name!r}: a case lies outside what the staff "
+                                      f"{item.spec(assignment.staff.name)} supports ({outside}): narrow its dims")
             not_checked = [] if ops.is_op(case) else contract.not_returned(case, returns)
             keys = [k for k in order(case) if k not in not_checked]
             S = problem.bounds() if ops.is_op(case) else tolerance.bounds({**case, "layout": "rows"},
@@ -428,7 +460,11 @@ def _returns(assignment: Assignment, item: Item) -> dict | None:
         return None
     from crosscheck import sut
 
-    return sut.load_here(str(assignment.staff), item.network).supports
+    try:
+        return sut.load_here(item.spec(str(assignment.staff)), item.network).supports
+    except sut.SutLoadError as exc:
+        raise AssignmentError(f"item {item.name!r}: the staff solution does not load as convention "
+                              f"{item.network}: {exc}") from None
 
 
 def _staff_pointing(assignment: Assignment) -> str:
@@ -527,7 +563,8 @@ class Bundle:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             names = {f for item in self.assignment.items for f in item.functions}
-            self.staff = {n: getattr(module, n) for n in names if callable(getattr(module, n, None))}
+            self.staff = {n: getattr(module, n) for n in names  # a class does not stand in: its calls are not data
+                          if callable(getattr(module, n, None)) and not isinstance(getattr(module, n), type)}
         return self.staff
 
 
@@ -857,18 +894,20 @@ def grade(bundle: Bundle, submission, out_dir=None, gradescope=None, student: st
     """convention -> the submission's process for it, or why it could not be loaded that way"""
     target = None
 
-    def child_for(convention: str) -> boundary.Child | str:
-        if convention not in children:
-            child = boundary.Child(str(target), timeout=a.case_timeout, memory_mb=a.memory_mb,
+    def child_for(convention: str, item: Item | None = None) -> boundary.Child | str:
+        spec = item.spec(str(target)) if item else str(target)
+        key = f"{convention} {spec}"
+        if key not in children:
+            child = boundary.Child(spec, timeout=a.case_timeout, memory_mb=a.memory_mb,
                                    load_timeout=min(boundary.LOAD_TIMEOUT, a.submission_timeout),
                                    convention=convention, references=bundle.references(), wrapper=wrapper,
                                    cwd=str(target.parent))
             try:
                 child.start()
-                children[convention] = child
+                children[key] = child
             except boundary.SutLoadFailed as exc:
-                children[convention] = _load_message(str(exc), str(target))
-        return children[convention]
+                children[key] = _load_message(str(exc), str(target))
+        return children[key]
 
     try:
         try:
@@ -886,7 +925,7 @@ def grade(bundle: Bundle, submission, out_dir=None, gradescope=None, student: st
                 flush()
                 continue
             convention = item.network or a.convention
-            child = child_for(convention)
+            child = child_for(convention, item)
             if isinstance(child, str):
                 failed[item.name] = set(item.functions)
                 graded.items.append(_not_run(item, f"not graded: your code could not be loaded as the {convention} "
@@ -908,12 +947,13 @@ def grade(bundle: Bundle, submission, out_dir=None, gradescope=None, student: st
                 child.timeout = min(item.case_timeout, left)
                 problem = build(entry["case"])
                 outcome = child.call(entry["case"], problem.params, problem.X, problem.Y, tuple(stand_ins))
-                r = judge(entry, outcome, target.name, convention)
+                r = judge(entry, outcome, item.spec(target.name), convention)
                 results.append(r)
                 if r.verdict == "timeout":  # every case of a hanging function would cost its time limit again
                     note = "a case timed out, so the item's other cases were not run"
             failed[item.name] = _functions_failed(item, results) | (set(item.functions) if note else set())
-            grade_ = _item_grade(item, results, len(bundle.cases[item.name]), stand_ins, note, target.name, convention)
+            grade_ = _item_grade(item, results, len(bundle.cases[item.name]), stand_ins, note, item.spec(target.name),
+                                 convention)
             grade_.seconds = time.perf_counter() - item_start
             graded.items.append(grade_)
             flush()
