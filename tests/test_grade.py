@@ -311,6 +311,9 @@ def test_notebook_code_skips_magics_and_markdown(tmp_path):
     (("depends_on = [\"linear_backward\", \"relu_backward\"]", "depends_on = [\"nope\"]"), "'nope'"),
     (("visibility = \"hidden\"", "visibility = \"secret\""), "visibility 'secret'"),
     (("dims = { N = [2, 8], D = [2, 8] }", "dims = { N = [0, 8] }"), "dims.N"),
+    (("network = \"ng\"", "network = \"keras\""), "network 'keras'"),
+    (("network = \"ng\"", "network = \"nielsen\"\nfunctions = [\"Network\", \"QuadraticCost\"]"),
+     "a nielsen network is a class: functions names it alone"),
 ])
 def test_a_bad_assignment_is_named(tmp_path, edit, words):
     text = ASSIGNMENT.read_text()
@@ -450,3 +453,74 @@ def test_a_cs231n_layer_assignment(tmp_path):
     assert "affine_backward's db is the first example's dout, not the sum over N" in affine.diagnosis
     assert "--convention cs231n" in affine.output
     assert graded.items[2].visibility == "after_due_date"
+
+
+CS231N_COURSE = COURSE / "cs231n"
+CS231N_EXPECTED = {  # student -> [affine_backward, relu_backward, FullyConnectedNet]
+    "ada": [10, 10, 20],  # correct
+    "ben": [10, 10, 0],  # the model's backward skips the relu
+    "cy": [0, 10, 20],  # affine_backward's db not summed over N: the staff's stands in for the model
+    "dot": [10, 10, 0],  # no FullyConnectedNet
+}
+
+
+@pytest.fixture(scope="session")
+def cs231n_class(tmp_path_factory):
+    pytest.importorskip("torch")
+
+    def make(out):
+        assignment = CS231N_COURSE / "assignment.toml"
+        grade.prepare(grade.load_assignment(assignment), out / "bundle", progress=lambda _: None)
+        done = _grader(CS231N_COURSE / "class", "--assignment", assignment, "--bundle", out / "bundle", "--out",
+                       out / "class", "-j", "2")
+        assert done.returncode == 0, done.stderr
+        assert "IMPORT-ATTEMPTS []" in done.stdout
+
+    return _students(_once(tmp_path_factory, "cs231n", make) / "class")
+
+
+def test_a_cs231n_model_class_is_graded_as_a_whole_network(cs231n_class):
+    assert {name: [i["score"] for i in s["items"]] for name, s in cs231n_class.items()} == CS231N_EXPECTED
+    ben = cs231n_class["ben"]["items"][2]
+    assert ben["first_wrong"].startswith("dW1 ") and ben["passed"] == 0 and ben["total"] == 3
+    assert "(relu, identity; loss softmax_cross_entropy)" in ben["output"]
+    assert "python -m crosscheck reproduce --sut ben.py:FullyConnectedNet --convention cs231n" in ben["output"]
+    cy = cs231n_class["cy"]["items"]
+    assert cy[0]["first_wrong"].startswith("db ") and cy[2]["stand_ins"] == ["affine_backward"]
+    dot = cs231n_class["dot"]["items"][2]
+    assert dot["status"] == "not run" and "has no callable 'FullyConnectedNet'" in dot["message"]
+    assert "dot.py:FullyConnectedNet" in dot["message"] and "as the cs231n convention needs" in dot["message"]
+
+
+NIELSEN = """
+[assignment]
+name = "Nielsen's network"
+convention = "ng"
+seed = 3
+staff = "staff.py"
+
+[[item]]
+name = "Network.backprop"
+network = "nielsen"
+points = 10
+count = 2
+dims = { L = [2, 3], width = [2, 4], batch = [1, 4], outputs = [1, 3] }
+"""
+
+
+def test_a_nielsen_network_class_item(tmp_path):
+    """nielsen's class Network: sigmoid everywhere, the quadratic cost, columns; a delta without σ' loses it."""
+    pytest.importorskip("torch")
+    examples = ROOT / "examples" / "conventions" / "nielsen"
+    (tmp_path / "staff.py").write_text((examples / "network.py").read_text())
+    (tmp_path / "a.toml").write_text(NIELSEN)
+    grade.prepare(grade.load_assignment(tmp_path / "a.toml"), tmp_path / "bundle", progress=lambda _: None)
+    case = grade.load_bundle(tmp_path / "a.toml", tmp_path / "bundle").cases["Network.backprop"][0]["case"]
+    assert (case["loss"], case["layout"], set(case["activations"])) == ("half_sse", "columns", {"sigmoid"})
+    student = tmp_path / "student.py"
+    student.write_text((examples / "buggy_delta_without_sigmoid_prime.py").read_text())
+    graded = grade.grade(grade.load_bundle(tmp_path / "a.toml", tmp_path / "bundle"), student)
+    smallest = graded.items[0].smallest  # BP1 wrong: the output layer's dW_L goes wrong first, in every case
+    assert graded.score == 0 and smallest["first_divergence"] == f"dW{len(smallest['case']['sizes']) - 1}"
+    assert graded.items[0].first_wrong in ("dW2 (layer 2)", "dW3 (layer 3)")
+    assert "--sut student.py:Network --convention nielsen" in graded.items[0].output
