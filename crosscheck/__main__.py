@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     diag = commands.add_parser("diagnose", help="what the failing cases share, and how the SUT is wrong")
     diag.add_argument("results", nargs="+", help="JSONL files written by pytest --results")
     diag.add_argument("--sut", default=None, help="only the cases of this SUT spec")
-    diag.add_argument("--json", action="store_true", help="print the findings as a JSON list")
+    diag.add_argument("--json", action="store_true", help="print the findings as JSON: each SUT's list of findings")
     diag.add_argument("--no-replay", action="store_true", help="do not replay the mutant catalogue on the failures")
     hnt = commands.add_parser("hunt", help="keep going: every distinct bug of a SUT, each shrunk to a minimal case")
     hnt.add_argument("--sut", required=True, help="pkg.module:func or path/to/file.py:func")
@@ -333,10 +333,17 @@ def _hunt(parser, args) -> int:
 
 
 def _diagnose(args) -> int:
-    """Findings per SUT; exit 1 when any case failed (there is something to diagnose), 0 otherwise."""
+    """Findings per SUT; exit 1 when any case failed (there is something to diagnose), 0 otherwise, 2 when the
+    files hold no case record."""
     from crosscheck import diagnose
 
     records = results.cases(results.read(args.results).records, args.sut)
+    records = [r for r in records if isinstance(r.get("case"), dict) and "verdict" in r]
+    if not records:
+        which = f" of SUT {args.sut!r}" if args.sut else ""
+        print(f"diagnose: {', '.join(args.results)} holds no case record{which}: nothing to diagnose "
+              f"(a results file is written by pytest --results, check --results or hunt --results)")
+        return 2
     by_sut = {}
     for r in records:
         by_sut.setdefault(r.get("sut"), []).append(r)

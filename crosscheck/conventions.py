@@ -433,6 +433,9 @@ def for_layers(name: str) -> str:
     """The op convention behind ``--layers`` for ``--convention name`` (ConventionError if there is none)."""
     if name in LAYERS.values():
         return name
+    if name == DEFAULT:
+        raise ConventionError(f"--layers needs --convention {' or '.join(LAYERS)}: whose layer functions the "
+                              "module holds (docs/layers.md)")
     if name not in LAYERS:
         raise ConventionError(f"--layers takes --convention {' or '.join(LAYERS)}, got {name!r}")
     return LAYERS[name]

@@ -108,12 +108,12 @@ def validate_supports(spec: str, supports) -> None:
         raise SutLoadError(f"--sut {spec!r}: {exc}") from None
 
 
-def _import(spec: str, target: str):
+def _import(spec: str, target: str, flag: str = "--sut"):
     try:
         if target.endswith(".py"):
             path = Path(target)
             if not path.is_file():
-                raise SutLoadError(f"--sut file {target!r} does not exist")
+                raise SutLoadError(f"{flag} file {target!r} does not exist")
             return _module_from_file(path.resolve())
         return importlib.import_module(target)
     except SutLoadError:
@@ -121,7 +121,7 @@ def _import(spec: str, target: str):
     except BaseException as exc:  # noqa: BLE001  (a SystemExit at import is a load error too)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise SutLoadError(f"--sut {spec!r}: importing {target!r} failed: {type(exc).__name__}: {exc}") from None
+        raise SutLoadError(f"{flag} {spec!r}: importing {target!r} failed: {type(exc).__name__}: {exc}") from None
 
 
 def load_here(spec: str = DEFAULT, convention: str = conventions.DEFAULT, names: str = "") -> Sut:
@@ -143,7 +143,7 @@ def load_here(spec: str = DEFAULT, convention: str = conventions.DEFAULT, names:
     if not target or (conv.target != "module" and not attr):
         raise SutLoadError(f"--sut must look like 'pkg.module:func' or 'path/to/file.py:func'"
                            f"{' (or a module alone)' if conv.target == 'module' else ''}, got {spec!r}")
-    module = _import(spec, target)
+    module = _import(spec, target, "--layers" if convention in conventions.LAYERS.values() else "--sut")
     obj = getattr(module, attr, None) if attr else module
     if obj is None or (conv.target == "function" and not callable(obj)):
         raise SutLoadError(f"--sut {spec!r}: {target!r} has no callable {attr!r}")

@@ -212,3 +212,36 @@ class _DbFromAbove(Backprop):
 def test_a_tensor_equal_to_another_tensor_of_the_case_is_named(sut, reveals, expected):
     findings = diagnose.diagnose(records(Sut(type(sut).__name__, sut, None), n=30, **reveals))
     assert (findings[0].component, findings[0].relation) == expected, [(f.component, f.relation) for f in findings]
+
+
+def test_a_buggy_formula_s_own_roundings_do_not_hide_its_catalogue_match():
+    # the example SUT's sigmoid'(A) on a saturated sigmoid: 1 - sigmoid(A) cancels, and the SUT and the
+    # catalogue's form of the same bug round differently there (2e-13 relative: far more than the correct
+    # form's error model charges); one such case among the failures must not veto the match
+    import importlib.util
+    from pathlib import Path
+
+    from crosscheck import problems
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "suts" / "buggy_sigmoid_at_a.py"
+    spec = importlib.util.spec_from_file_location("buggy_sigmoid_at_a_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sut = Sut("buggy_sigmoid_at_a", module.backprop, None)
+    saturated = {"activations": ["sigmoid"], "batch": 22, "contract_version": "1.1", "dtype": "float64",
+                 "layout": "rows", "loss": "cross_entropy", "reduction": "mean", "scale": "large", "seed": 1602,
+                 "sizes": [4, 10]}
+    failing = [{"kind": "case", "phase": "generate", **check.check(problems.build(saturated), sut,
+                                                                   ["torch", "fd"]).to_json()}]
+    failing += [r for r in records(sut, n=10, **MUTANTS["sigmoid_prime_at_A"].reveals) if r["verdict"] == "fail"]
+    assert failing[0]["verdict"] == "fail" and len(failing) > 1
+    (finding, *_) = diagnose.diagnose(failing, replay_catalogue=True)
+    assert "sigmoid_prime_at_A" in finding.matches, finding.summary
+
+
+def test_the_command_says_when_its_files_hold_no_case_record(tmp_path):
+    empty = tmp_path / "notes.jsonl"
+    empty.write_text('{"not": "a record"}\n')
+    proc = subprocess.run([sys.executable, "-m", "crosscheck", "diagnose", str(empty)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "holds no case record: nothing to diagnose" in proc.stdout

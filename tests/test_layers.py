@@ -160,6 +160,11 @@ def test_check_layers_fails_the_buggy_module_and_its_reproduce_line_reruns_the_c
     again = _run(*shlex.split(command), "--oracles", "torch,fd")
     assert again.returncode == 1 and "dx (softmax_loss's output 2 of 2)" in again.stdout
     assert _run("check", "--layers", "x.py", "--convention", "nielsen").returncode == 2
+    bare = _run("check", "--layers", "x.py")
+    assert bare.returncode == 2 and "--layers needs --convention cs231n or ng" in bare.stderr
+    missing = _run("check", "--layers", "no_such_layers.py", "--convention", "cs231n")
+    assert missing.returncode == 4
+    assert "--layers file 'no_such_layers.py' does not exist" in missing.stdout + missing.stderr
 
 
 @pytest.mark.parametrize(("name", "convention"), [("cs231n_layers.py", "cs231n"), ("course_steps.py", "ng")])
