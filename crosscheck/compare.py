@@ -69,6 +69,20 @@ def _misfit(value: np.ndarray, shape: tuple[int, ...], expected_dtype: str | Non
     return None
 
 
+def _errors(v: np.ndarray, ref: np.ndarray, allowed: np.ndarray):
+    """Entry by entry (flat float64): |v - ref|, max(|v|, |ref|), the margin |v - ref| / allowed and the
+    relative difference; an exact agreement has margin 0 (0 / 0), two zeros relative difference 0
+    (CS231n's convention), and an overflow an infinite margin."""
+    err = np.abs(v - ref)
+    denom = np.maximum(np.abs(v), np.abs(ref))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = err / allowed
+        rel = err / denom
+    ratio[err == 0] = 0.0
+    rel[denom == 0] = 0.0
+    return err, denom, ratio, rel
+
+
 def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
             expected_dtype: str | None = None) -> Comparison:
     """Compare ``value`` (SUT or oracle) with ``reference`` entry by entry within ``allowed``."""
@@ -82,14 +96,8 @@ def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray,
     shape = value.shape
     if not v.size:
         return Comparison(tensor, against, True, total=0)
-    err = np.abs(v - ref)
+    err, denom, ratio, rel = _errors(v, ref, allowed)
     bad = ~(err <= allowed)  # NaN counts as a mismatch
-    denom = np.maximum(np.abs(v), np.abs(ref))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # an overflow is an infinite margin
-        ratio = err / allowed
-        rel = err / denom
-    ratio[err == 0] = 0.0  # 0 / 0: exact agreement
-    rel[denom == 0] = 0.0  # both zero (CS231n's convention)
     if np.isnan(err).any():
         # NaN ranks as the worst of all, so a NaN entry is the one reported
         for x in (err, ratio, rel):
@@ -137,13 +145,7 @@ def compare_all(against: str, items) -> list[Comparison]:
                      (zeros, starts_, allowed[first].tolist()),
                      (zeros, starts_, allowed[first].tolist(), denom.tolist()),
                      (zeros, starts_, v[first].tolist(), ref[first].tolist(), allowed[first].tolist()))
-    err = np.abs(v - ref)
-    denom = np.maximum(np.abs(v), np.abs(ref))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # an overflow is an infinite margin
-        ratio = err / allowed
-        rel = err / denom
-    ratio[err == 0] = 0.0
-    rel[denom == 0] = 0.0
+    err, denom, ratio, rel = _errors(v, ref, allowed)
     if np.isnan(ratio).any() or np.isnan(rel).any():  # NaN's ranking is compare's: let it say it
         for i, tensor, value, reference, a in batch:
             out[i] = compare(tensor, against, value, reference, a)
