@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
@@ -458,6 +459,12 @@ class Child:
     def call(self, case: dict, params: dict, X: np.ndarray, Y: np.ndarray, stand_ins: tuple[str, ...] = ()) -> Outcome:
         """The SUT's outcome on one case; ``stand_ins`` names functions of the SUT's module that this process's
         ``references`` replace for this case (the child calls back for them)."""
+        return self.begin(case, params, X, Y, stand_ins)()
+
+    def begin(self, case: dict, params: dict, X: np.ndarray, Y: np.ndarray,
+              stand_ins: tuple[str, ...] = ()) -> Callable[[], Outcome]:
+        """Send one case to the child and return the function that waits for its outcome (``call``, in two
+        halves): this process may work while the SUT does. The case's time limit runs from the send."""
         unknown = [n for n in stand_ins if n not in self.references]
         if unknown:
             raise ValueError(f"no reference function for stand-in {', '.join(unknown)}")
@@ -467,22 +474,29 @@ class Child:
             self.start()
         self._log.truncate(0)
         self._number += 1
+        number = self._number
         try:
-            self._conn.send((self._number, case, params, X, Y, tuple(stand_ins)))
+            self._conn.send((number, case, params, X, Y, tuple(stand_ins)))
         except OSError:
             output = self._tail()
             self.close()
-            return Outcome("crashed", message="the SUT's process closed its end before the case was sent",
-                           output=output)
-        start = time.perf_counter()
-        while True:  # answers to earlier requests (a forked copy's, say) are dropped
-            status, payload = self._wait(self.timeout - (time.perf_counter() - start), stated=self.timeout)
-            if status == "dead":
-                return payload
-            if payload[0] == "callback" and payload[1] in stand_ins:
-                self._answer_callback(payload[1], payload[2])
-            elif payload[0] == "outcome" and payload[1] == self._number:
-                return payload[2]
+            failed = Outcome("crashed", message="the SUT's process closed its end before the case was sent",
+                             output=output)
+            return lambda: failed
+        sent = time.perf_counter()
+
+        def outcome() -> Outcome:
+            while True:  # answers to earlier requests (a forked copy's, say) are dropped
+                left = max(self.timeout - (time.perf_counter() - sent), 1e-3)  # an answer already here is read
+                status, payload = self._wait(left, stated=self.timeout)
+                if status == "dead":
+                    return payload
+                if payload[0] == "callback" and payload[1] in stand_ins:
+                    self._answer_callback(payload[1], payload[2])
+                elif payload[0] == "outcome" and payload[1] == number:
+                    return payload[2]
+
+        return outcome
 
     def _answer_callback(self, name: str, args) -> None:
         """Run this process's reference ``name`` on the child's arguments (plain data) and send back its answer."""

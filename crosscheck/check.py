@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from crosscheck import contract, conventions, ops, sampling, tolerance
+from crosscheck import boundary, contract, conventions, ops, sampling, tolerance
 from crosscheck.compare import Comparison, compare, compare_all, compare_probes
 from crosscheck.problems import Problem
 from crosscheck.sut import Sut
@@ -369,10 +369,24 @@ def _rounded(array: np.ndarray) -> list:
     return np.vectorize(lambda x: float(f"{x:.4g}"), otypes=[float])(array).tolist() if array.size else []
 
 
-def _call(result: CaseResult, problem, sut: Sut, start: float):
-    """The SUT's outcome on the problem, or None when it did not answer (``result`` then says why)."""
+def _begin(problem, sut: Sut):
+    """The SUT's outcome on the problem (``boundary.Outcome``), or the function that waits for it when its call has
+    been started in its own process: the oracles then run while it works. That is done for a SUT that declares what
+    it supports, whose cases it answers; a SUT that declares nothing may decline any case, and a case it declines
+    should cost no oracle run, so it is called first, as is a SUT in this process (no second process to work in)."""
+    if sut.supports is not None:
+        pending = sut.begin(problem.case, problem.params, problem.X, problem.Y)
+        if pending is not None:
+            return pending
+    return sut.call(problem.case, problem.params, problem.X, problem.Y)
+
+
+def _call(result: CaseResult, problem, sut: Sut, start: float, outcome: boundary.Outcome | None = None):
+    """The SUT's outcome on the problem (``outcome`` when it is already known), or None when it did not answer
+    (``result`` then says why)."""
     case = problem.case
-    outcome = sut.call(case, problem.params, problem.X, problem.Y)
+    if outcome is None:
+        outcome = sut.call(case, problem.params, problem.X, problem.Y)
     result.sut_seconds, result.extra_keys, result.output = outcome.seconds, outcome.extra_keys, outcome.output
     if (outcome.kind == "unsupported" and sut.supports is not None and not ops.is_op(case)
             and contract.outside(case, sut.supports) is None):
@@ -391,7 +405,7 @@ def _call(result: CaseResult, problem, sut: Sut, start: float):
 
 def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
           oracle_timeout: float | None = ORACLE_TIMEOUT, on_hang=None) -> CaseResult:
-    """Run the SUT, then the oracles, on one problem and judge the SUT.
+    """Run the SUT and the oracles on one problem (the oracles while the SUT works, ``_begin``) and judge the SUT.
 
     ``keep_values`` stores every oracle's answer in the result (rows layout, full precision), for
     comparing environments. ``on_hang(result)`` receives the ``oracle_error`` result of a case whose
@@ -406,11 +420,11 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     m = contract.batch_size(case, problem.X)
     order = contract.backward_order(case)
 
-    outcome = _call(result, problem, sut, start)
-    if outcome is None:
-        return result
-    first, raw = outcome.first, outcome.second
-
+    started = _begin(problem, sut)
+    if not callable(started):
+        outcome = _call(result, problem, sut, start, started)
+        if outcome is None:
+            return result
     rows = problem.rows64()
     probes = sampling.plan(case, m) if "sample" in case else None
     fan_in = tolerance.probe_sums(case, m)
@@ -421,6 +435,12 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
             on_hang(result)
 
     answers, result.oracles = run_oracles(problem, oracle_names, rows, probes, oracle_timeout, hung)
+    if callable(started):
+        outcome = _call(result, problem, sut, start, started())
+        if outcome is None:  # as if it had been called first: what did not answer is judged on its outcome alone
+            result.oracles = {}
+            return result
+    first, raw = outcome.first, outcome.second
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
     S = problem.bounds()
     allowance = _Allowance(S)
@@ -554,10 +574,11 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
     start = time.perf_counter()
     case, op = problem.case, problem.op
     result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention, names=sut.names)
-    outcome = _call(result, problem, sut, start)
-    if outcome is None:
-        return result
-    first, raw = outcome.first, outcome.second
+    started = _begin(problem, sut)
+    if not callable(started):
+        outcome = _call(result, problem, sut, start, started)
+        if outcome is None:
+            return result
 
     def hung(message):
         if on_hang is not None:
@@ -566,6 +587,12 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
             on_hang(result)
 
     answers, result.oracles = run_oracles(problem, oracle_names, timeout=oracle_timeout, on_hang=hung)
+    if callable(started):
+        outcome = _call(result, problem, sut, start, started())
+        if outcome is None:
+            result.oracles = {}
+            return result
+    first, raw = outcome.first, outcome.second
     S = problem.bounds()
     order = op.order
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
