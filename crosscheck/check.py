@@ -329,39 +329,44 @@ class _Allowance:
 
 
 def _compare_answers(order, a, b, against, dtype_a, S, expected_dtype=None, gain_a=1.0, gain_b=1.0,
-                     detail=False, probes=None, fan_in=0, allowance=None):
+                     detail=False, probes=None, fan_in=0, allowance=None, queue=None):
     """Compare a's answer with oracle b's, loss first, then in backward order.
 
     When b answered only ``probes`` (a sampled case), each tensor of a is probed the same way and
     compared probe by probe; ``fan_in`` is what ``tolerance.probes_allowed`` needs. Full tensors are
-    compared in one pass (``compare_all``) unless ``detail`` asks for per-entry errors; ``allowance``
-    (an ``_Allowance`` of S) saves recomputing the allowed errors pair by pair.
+    compared in one vectorized pass (``compare_all``) unless ``detail`` asks for per-entry errors: with
+    ``queue`` (a list), they are queued there as ``compare_all``'s items, for one pass over every pair of a
+    case, and stand in the list returned as their positions in the queue (``_resolved``). ``allowance`` (an
+    ``_Allowance`` of S) saves recomputing the allowed errors pair by pair.
     """
     keys = [key for key in ["loss"] + order if key in a and key in b]
-    if not detail:
-        allowed = (allowance or _Allowance(S))(dtype_a, "float64", gain_a, gain_b)
-        full = [key for key in keys if key == "loss" or not b.get(PROBED)]
-        batched = dict(zip(full, compare_all(against, [
-            (key, np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key])), np.asarray(b[key], np.float64),
-             allowed[key], expected_dtype if key != "loss" else None) for key in full]), strict=True))
+    own = queue is None
+    queue = [] if own else queue
+    allowed_all = None if detail else (allowance or _Allowance(S))(dtype_a, "float64", gain_a, gain_b)
     out = []
     for key in keys:
-        if not detail and key in batched:
-            out.append(batched[key])
-            continue
         value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
         reference = np.asarray(b[key], np.float64)
         if b.get(PROBED) and key != "loss":
             allowed = tolerance.probes_allowed(probes[key], S[key], value, dtype_a, "float64", fan_in, gain_a, gain_b)
             out.append(compare_probes(key, against, value, reference, allowed, probes[key], expected_dtype))
             continue
+        if not detail:
+            out.append(len(queue))
+            queue.append((key, against, value, reference, allowed_all[key], expected_dtype if key != "loss" else None))
+            continue
         allowed = tolerance.allowed(S[key], dtype_a, "float64", gain_a, gain_b)
         c = compare(key, against, value, reference, allowed, expected_dtype if key != "loss" else None)
-        if detail and c.problem is None and key != "loss" and reference.size <= DETAIL_MAX_ENTRIES:
+        if c.problem is None and key != "loss" and reference.size <= DETAIL_MAX_ENTRIES:
             c.detail = {"abs_error": _rounded(np.abs(value.astype(np.float64) - reference)),
                         "allowed": _rounded(np.broadcast_to(allowed, reference.shape))}
         out.append(c)
-    return out
+    return _resolved(out, compare_all(queue)) if own else out
+
+
+def _resolved(slots: list, done: list[Comparison]) -> list[Comparison]:
+    """``_compare_answers``'s list with each queued comparison's position replaced by its Comparison."""
+    return [done[s] if isinstance(s, int) else s for s in slots]
 
 
 def _rounded(array: np.ndarray) -> list:
@@ -444,14 +449,15 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
     S = problem.bounds()
     allowance = _Allowance(S)
+    queue, pairs = [], []  # every answer pair's comparisons, made in one pass (compare_all)
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
         if a.get(PROBED) and b.get(PROBED):
             continue  # only fd probes; two probed answers are each compared with the full ones instead
         if a.get(PROBED):
             (na, a), (nb, b) = (nb, b), (na, a)
-        result.oracle_pairs += _compare_answers(order, a, b, f"{na}~{nb}", "float64", S,
-                                                gain_a=ORACLES[na].underflow_gain, gain_b=ORACLES[nb].underflow_gain,
-                                                probes=probes, fan_in=fan_in, allowance=allowance)
+        pairs.append(_compare_answers(order, a, b, f"{na}~{nb}", "float64", S, gain_a=ORACLES[na].underflow_gain,
+                                      gain_b=ORACLES[nb].underflow_gain, probes=probes, fan_in=fan_in,
+                                      allowance=allowance, queue=queue))
 
     result.not_checked = contract.not_returned(case, sut.supports)
     if isinstance(raw, dict) and "dA0" not in raw and "dA0" not in result.not_checked:
@@ -467,12 +473,16 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
         if "loss" in usable:
             sut_rows["loss"] = usable["loss"]
 
-        def against_each(detail=False):
+        def against_each(detail=False, queue=None):
             return [_compare_answers(order, sut_rows, ans, name, case["dtype"], S, case["dtype"],
                                      gain_b=ORACLES[name].underflow_gain, detail=detail, probes=probes,
-                                     fan_in=fan_in, allowance=allowance) for name, ans in answers.items()]
+                                     fan_in=fan_in, allowance=allowance, queue=queue) for name, ans in answers.items()]
 
-        comparisons = against_each()
+        queued = against_each(queue=queue)
+    done = compare_all(queue)
+    result.oracle_pairs = [c for slots in pairs for c in _resolved(slots, done)]
+    if answers:
+        comparisons = [_resolved(slots, done) for slots in queued]
         if any(not c.passed for cs in comparisons for c in cs):
             comparisons = against_each(detail=True)  # a failing case keeps per-entry errors, for heatmaps
         result.comparisons = [c for cs in comparisons for c in cs]

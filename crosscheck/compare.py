@@ -115,39 +115,31 @@ def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray,
     )
 
 
-def compare_all(against: str, items) -> list[Comparison]:
+def compare_all(items) -> list[Comparison]:
     """``[compare(tensor, against, value, reference, allowed, expected_dtype) for ... in items]``, the same
-    Comparisons, in one vectorized pass over every tensor of an answer pair: a case compares about 50
-    tensors, each too small for NumPy's cost per call to be worth paying 25 times."""
+    Comparisons, in one vectorized pass over every tensor of every answer pair of a case: a case compares
+    about 50 tensors, each too small for NumPy's cost per call to be worth paying 50 times."""
     out: list[Comparison | None] = [None] * len(items)
     batch = []
-    for i, (tensor, value, reference, allowed, expected_dtype) in enumerate(items):
+    for i, (tensor, against, value, reference, allowed, expected_dtype) in enumerate(items):
         value, reference = np.asarray(value), np.asarray(reference)
         if value.size == 0 or _misfit(value, reference.shape, expected_dtype):
             out[i] = compare(tensor, against, value, reference, allowed, expected_dtype)
         else:
-            batch.append((i, tensor, value, reference, allowed))
+            batch.append((i, tensor, against, value, reference, allowed))
     if not batch:
         return out
-    shapes = [value.shape for _, _, value, _, _ in batch]
-    sizes = np.array([value.size for _, _, value, _, _ in batch])
+    shapes = [value.shape for _, _, _, value, _, _ in batch]
+    sizes = np.array([value.size for _, _, _, value, _, _ in batch])
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    v = np.concatenate([value.astype(np.float64, copy=False).reshape(-1) for _, _, value, _, _ in batch])
-    ref = np.concatenate([reference.reshape(-1) for _, _, _, reference, _ in batch]).astype(np.float64, copy=False)
+    v = np.concatenate([value.astype(np.float64, copy=False).reshape(-1) for _, _, _, value, _, _ in batch])
+    ref = np.concatenate([reference.reshape(-1) for _, _, _, _, reference, _ in batch]).astype(np.float64, copy=False)
     allowed = np.concatenate([a.reshape(-1) if isinstance(a, np.ndarray) and a.shape == value.shape else
                               np.broadcast_to(np.asarray(a, np.float64), value.shape).reshape(-1)
-                              for _, _, value, _, a in batch]).astype(np.float64, copy=False)
-    starts_ = starts.tolist()
-    if np.array_equal(v, ref) and (allowed >= 0).all():  # bit-identical: every error 0, every argmax a first entry
-        zeros, first = [0.0] * len(batch), starts
-        denom = np.maximum(np.abs(v[first]), np.abs(ref[first]))
-        return _fill(out, batch, against, shapes, sizes.tolist(), starts_, [0] * len(batch),
-                     (zeros, starts_, allowed[first].tolist()),
-                     (zeros, starts_, allowed[first].tolist(), denom.tolist()),
-                     (zeros, starts_, v[first].tolist(), ref[first].tolist(), allowed[first].tolist()))
+                              for _, _, _, value, _, a in batch]).astype(np.float64, copy=False)
     err, denom, ratio, rel = _errors(v, ref, allowed)
     if np.isnan(ratio).any() or np.isnan(rel).any():  # NaN's ranking is compare's: let it say it
-        for i, tensor, value, reference, a in batch:
+        for i, tensor, against, value, reference, a in batch:
             out[i] = compare(tensor, against, value, reference, a)
         return out
     bad = ~(err <= allowed)
@@ -159,28 +151,27 @@ def compare_all(against: str, items) -> list[Comparison]:
         return np.minimum.reduceat(np.where(x == peak, position, v.size), starts)
 
     i_abs, i_rel, i_worst = first_max(err), first_max(rel), first_max(ratio)
+    ncols = np.array([shape[1] if len(shape) == 2 else 1 for shape in shapes])
+
+    def indices(i):  # each tensor's index of flat position i, as compare's _index gives it
+        local = i - starts
+        row, col = np.divmod(local, ncols)
+        return [[] if len(shape) == 0 else [r, c] if len(shape) == 2 else [n] if len(shape) == 1 else _index(n, shape)
+                for shape, n, r, c in zip(shapes, local.tolist(), row.tolist(), col.tolist(), strict=True)]
+
     at = lambda x, i: x[i].tolist()  # noqa: E731  (Python floats, as compare's float(x[i]))
-    return _fill(out, batch, against, shapes, sizes.tolist(), starts_, mismatched,
-                 (at(err, i_abs), i_abs.tolist(), at(allowed, i_abs)),
-                 (at(rel, i_rel), i_rel.tolist(), at(allowed, i_rel), at(denom, i_rel)),
-                 (at(ratio, i_worst), i_worst.tolist(), at(v, i_worst), at(ref, i_worst), at(allowed, i_worst)))
-
-
-def _fill(out, batch, against, shapes, sizes, starts, mismatched, greatest_abs, greatest_rel, worst):
-    """``compare_all``'s Comparisons from per-tensor lists; positions are flat in the concatenation, where
-    tensor k begins at ``starts[k]``. greatest_abs: (error, position, allowed); greatest_rel: (relative
-    difference, position, allowed, max(|a|, |b|)); worst: (margin, position, value, reference, allowed)."""
-    for k, (i, tensor, _, _, _) in enumerate(batch):
-        shape, start = shapes[k], starts[k]
-        e_abs, i_abs, a_abs = (x[k] for x in greatest_abs)
-        r_rel, i_rel, a_rel, d_rel = (x[k] for x in greatest_rel)
-        margin, i_worst, value, reference, a_worst = (x[k] for x in worst)
+    d_rel = at(denom, i_rel)
+    a_rel = [a / d if d else 0.0 for a, d in zip(at(allowed, i_rel), d_rel, strict=True)]
+    columns = zip(at(err, i_abs), indices(i_abs), at(allowed, i_abs), at(rel, i_rel), indices(i_rel), a_rel,
+                  at(ratio, i_worst), indices(i_worst), at(v, i_worst), at(ref, i_worst), at(allowed, i_worst),
+                  sizes.tolist(), mismatched, strict=True)
+    for (i, tensor, against, _, _, _), (e_abs, x_abs, a_abs, r_rel, x_rel, a_rel_, margin, x_worst, value,
+                                         reference, a_worst, total, bad_k) in zip(batch, columns, strict=True):
         out[i] = Comparison(
-            tensor, against, passed=not mismatched[k], mismatched=mismatched[k], total=sizes[k],
-            max_abs=e_abs, max_abs_index=_index(i_abs - start, shape), max_abs_allowed=a_abs,
-            max_rel=r_rel, max_rel_index=_index(i_rel - start, shape), max_rel_allowed=a_rel / d_rel if d_rel else 0.0,
-            margin=margin, worst_index=_index(i_worst - start, shape),
-            worst_value=value, worst_reference=reference, worst_allowed=a_worst,
+            tensor, against, passed=not bad_k, mismatched=bad_k, total=total,
+            max_abs=e_abs, max_abs_index=x_abs, max_abs_allowed=a_abs,
+            max_rel=r_rel, max_rel_index=x_rel, max_rel_allowed=a_rel_,
+            margin=margin, worst_index=x_worst, worst_value=value, worst_reference=reference, worst_allowed=a_worst,
         )
     return out
 
