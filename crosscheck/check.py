@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from crosscheck import boundary, contract, conventions, ops, sampling, tolerance
-from crosscheck.compare import Comparison, compare, compare_all, compare_probes
+from crosscheck.compare import Comparison, compare, compare_all, compare_flat, compare_probes
 from crosscheck.problems import Problem
 from crosscheck.sut import Sut
 from oracles import ORACLES
@@ -313,19 +313,91 @@ class _Allowance:
     the error model's S flattened once per case, and kept for the next pair of the same dtypes and gains."""
 
     def __init__(self, S: dict):
-        self.keys = list(S)
+        self.keys = tuple(S)
         self.shapes = [np.shape(S[k])[1:] for k in self.keys]
         self.flat = np.concatenate([np.reshape(S[k], (2, -1)) for k in self.keys], axis=1)
         self.ends = list(itertools.accumulate(math.prod(shape) for shape in self.shapes))
         self._kept = {}
 
-    def __call__(self, dtype_a: str, dtype_b: str, gain_a: float, gain_b: float) -> dict:
-        key = (dtype_a, dtype_b, gain_a, gain_b)
+    def _both(self, key: tuple) -> tuple[np.ndarray, dict]:
         if key not in self._kept:
             flat = tolerance.allowed(self.flat, *key)
-            self._kept[key] = {k: flat[end - math.prod(shape):end].reshape(shape)
-                               for k, shape, end in zip(self.keys, self.shapes, self.ends, strict=True)}
+            self._kept[key] = flat, {k: flat[end - math.prod(shape):end].reshape(shape)
+                                     for k, shape, end in zip(self.keys, self.shapes, self.ends, strict=True)}
         return self._kept[key]
+
+    def __call__(self, dtype_a: str, dtype_b: str, gain_a: float, gain_b: float) -> dict:
+        """key -> the allowed error of each entry of that tensor."""
+        return self._both((dtype_a, dtype_b, gain_a, gain_b))[1]
+
+    def over(self, keys: tuple, shapes: list, dtype_a: str, dtype_b: str, gain_a: float, gain_b: float) -> np.ndarray:
+        """The allowed errors of tensors ``keys`` of ``shapes``, flattened and laid end to end."""
+        flat, each = self._both((dtype_a, dtype_b, gain_a, gain_b))
+        if keys == self.keys and shapes == self.shapes:
+            return flat
+        parts = [each[k] if each[k].shape == shape else np.broadcast_to(each[k], shape)
+                 for k, shape in zip(keys, shapes, strict=True)]
+        return np.concatenate([part.reshape(-1) for part in parts])
+
+
+class _OnePass:
+    """The comparisons of every answer pair of a case, queued and then made in one vectorized pass
+    (``compare.compare_flat``): each answer is flattened once, in the order of a pair's keys, and every pair's
+    tensors are laid end to end. A pair with a tensor that cannot be compared entry by entry as it stands (a
+    shape, a dtype, an empty tensor) is queued tensor by tensor (``compare_all``)."""
+
+    def __init__(self):
+        self.items = []
+        """``compare_all``'s items, made after the flat pairs."""
+        self.tensors, self.against, self.shapes, self.flats = [], [], [], []
+        self._flattened = {}
+
+    def _flat(self, answer: dict, keys: tuple) -> np.ndarray:
+        """``answer``'s tensors over ``keys``, flattened and laid end to end in float64, once a case."""
+        kept = (id(answer), keys)
+        if kept not in self._flattened:
+            parts = [x.reshape(-1) if isinstance(x, np.ndarray) else np.reshape(x, -1) for x in map(answer.get, keys)]
+            self._flattened[kept] = (answer, np.concatenate(parts, dtype=np.float64, casting="unsafe"))
+        return self._flattened[kept][1]
+
+    def pair(self, keys: list[str], a: dict, b: dict, against: str, allowance: _Allowance, computations: tuple,
+             expected_dtype) -> list | None:
+        """Queue a against b over ``keys`` as one flat pair, allowed what ``allowance.over(..., *computations)`` gives,
+        and return the positions of its comparisons; None when a tensor of the pair cannot be compared entry by
+        entry as it stands."""
+        shapes = []
+        for key in keys:
+            x, y = a[key], b[key]
+            if key == "loss":
+                if np.ndim(x) or np.ndim(y):
+                    return None
+                shapes.append(())
+            elif (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.shape == y.shape and x.size
+                  and (expected_dtype is None or x.dtype == expected_dtype)):
+                shapes.append(x.shape)
+            else:
+                return None
+        keys = tuple(keys)
+        at = len(self.tensors)
+        self.tensors += keys
+        self.against += [against] * len(keys)
+        self.shapes += shapes
+        self.flats.append((self._flat(a, keys), self._flat(b, keys), allowance.over(keys, shapes, *computations)))
+        return list(range(at, at + len(keys)))
+
+    def run(self) -> None:
+        """Make every queued comparison (``resolved`` hands them out)."""
+        flat = []
+        if self.flats:
+            v, ref, allowed = (np.concatenate(side) for side in zip(*self.flats, strict=True))
+            flat = compare_flat(self.tensors, self.against, self.shapes, v, ref, allowed)
+        self.done = (flat, compare_all(self.items))
+
+    def resolved(self, slots: list) -> list[Comparison]:
+        """``_compare_answers``'s list with each queued comparison's position (a flat pair's from 0 up, an item's
+        from -1 down) replaced by its Comparison, once ``run``."""
+        flat, items = self.done
+        return [s if not isinstance(s, int) else flat[s] if s >= 0 else items[-1 - s] for s in slots]
 
 
 def _compare_answers(order, a, b, against, dtype_a, S, expected_dtype=None, gain_a=1.0, gain_b=1.0,
@@ -334,39 +406,42 @@ def _compare_answers(order, a, b, against, dtype_a, S, expected_dtype=None, gain
 
     When b answered only ``probes`` (a sampled case), each tensor of a is probed the same way and
     compared probe by probe; ``fan_in`` is what ``tolerance.probes_allowed`` needs. Full tensors are
-    compared in one vectorized pass (``compare_all``) unless ``detail`` asks for per-entry errors: with
-    ``queue`` (a list), they are queued there as ``compare_all``'s items, for one pass over every pair of a
-    case, and stand in the list returned as their positions in the queue (``_resolved``). ``allowance`` (an
-    ``_Allowance`` of S) saves recomputing the allowed errors pair by pair.
+    compared in one vectorized pass unless ``detail`` asks for per-entry errors: with ``queue`` (an
+    ``_OnePass``), they are queued there, for one pass over every pair of a case, and stand in the list
+    returned as their positions (``_OnePass.resolved``). ``allowance`` (an ``_Allowance`` of S) saves
+    recomputing the allowed errors pair by pair.
     """
     keys = [key for key in ["loss"] + order if key in a and key in b]
     own = queue is None
-    queue = [] if own else queue
-    allowed_all = None if detail else (allowance or _Allowance(S))(dtype_a, "float64", gain_a, gain_b)
-    out = []
-    for key in keys:
-        value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
-        reference = np.asarray(b[key], np.float64)
-        if b.get(PROBED) and key != "loss":
-            allowed = tolerance.probes_allowed(probes[key], S[key], value, dtype_a, "float64", fan_in, gain_a, gain_b)
-            out.append(compare_probes(key, against, value, reference, allowed, probes[key], expected_dtype))
-            continue
-        if not detail:
-            out.append(len(queue))
-            queue.append((key, against, value, reference, allowed_all[key], expected_dtype if key != "loss" else None))
-            continue
-        allowed = tolerance.allowed(S[key], dtype_a, "float64", gain_a, gain_b)
-        c = compare(key, against, value, reference, allowed, expected_dtype if key != "loss" else None)
-        if c.problem is None and key != "loss" and reference.size <= DETAIL_MAX_ENTRIES:
-            c.detail = {"abs_error": _rounded(np.abs(value.astype(np.float64) - reference)),
-                        "allowed": _rounded(np.broadcast_to(allowed, reference.shape))}
-        out.append(c)
-    return _resolved(out, compare_all(queue)) if own else out
-
-
-def _resolved(slots: list, done: list[Comparison]) -> list[Comparison]:
-    """``_compare_answers``'s list with each queued comparison's position replaced by its Comparison."""
-    return [done[s] if isinstance(s, int) else s for s in slots]
+    queue = _OnePass() if own else queue
+    allowance = allowance or _Allowance(S)
+    computations = (dtype_a, "float64", gain_a, gain_b)
+    out = None if detail or b.get(PROBED) else queue.pair(keys, a, b, against, allowance, computations,
+                                                          expected_dtype)
+    if out is None:
+        out = []
+        for key in keys:
+            value = np.asarray(a[key]) if key != "loss" else np.asarray(float(a[key]))
+            reference = np.asarray(b[key], np.float64)
+            if b.get(PROBED) and key != "loss":
+                allowed = tolerance.probes_allowed(probes[key], S[key], value, dtype_a, "float64", fan_in, gain_a,
+                                                   gain_b)
+                out.append(compare_probes(key, against, value, reference, allowed, probes[key], expected_dtype))
+            elif not detail:
+                out.append(-1 - len(queue.items))
+                queue.items.append((key, against, value, reference, allowance(*computations)[key],
+                                    expected_dtype if key != "loss" else None))
+            else:
+                allowed = tolerance.allowed(S[key], dtype_a, "float64", gain_a, gain_b)
+                c = compare(key, against, value, reference, allowed, expected_dtype if key != "loss" else None)
+                if c.problem is None and key != "loss" and reference.size <= DETAIL_MAX_ENTRIES:
+                    c.detail = {"abs_error": _rounded(np.abs(value.astype(np.float64) - reference)),
+                                "allowed": _rounded(np.broadcast_to(allowed, reference.shape))}
+                out.append(c)
+    if own:
+        queue.run()
+        return queue.resolved(out)
+    return out
 
 
 def _rounded(array: np.ndarray) -> list:
@@ -449,7 +524,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
     S = problem.bounds()
     allowance = _Allowance(S)
-    queue, pairs = [], []  # every answer pair's comparisons, made in one pass (compare_all)
+    queue, pairs = _OnePass(), []  # every answer pair's comparisons, made in one pass
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
         if a.get(PROBED) and b.get(PROBED):
             continue  # only fd probes; two probed answers are each compared with the full ones instead
@@ -479,10 +554,10 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
                                      fan_in=fan_in, allowance=allowance, queue=queue) for name, ans in answers.items()]
 
         queued = against_each(queue=queue)
-    done = compare_all(queue)
-    result.oracle_pairs = [c for slots in pairs for c in _resolved(slots, done)]
+    queue.run()
+    result.oracle_pairs = [c for slots in pairs for c in queue.resolved(slots)]
     if answers:
-        comparisons = [_resolved(slots, done) for slots in queued]
+        comparisons = [queue.resolved(slots) for slots in queued]
         if any(not c.passed for cs in comparisons for c in cs):
             comparisons = against_each(detail=True)  # a failing case keeps per-entry errors, for heatmaps
         result.comparisons = [c for cs in comparisons for c in cs]
@@ -691,6 +766,10 @@ def _differences(first, second, already):
     for key in second:
         if key in already or key not in first:
             continue
+        a, b = first[key], second[key]
+        if (type(a) is type(b) is np.ndarray and a.dtype == b.dtype and a.shape == b.shape
+                and a.tobytes() == b.tobytes()):
+            continue  # the same bits: the same answer (the common case, decided without NumPy's comparison)
         try:
             a, b = np.asarray(first[key], np.float64), np.asarray(second[key], np.float64)
             same = a.shape == b.shape and np.array_equal(a, b, equal_nan=True)

@@ -9,6 +9,8 @@ absolute and relative differences with their indices and the allowed values ther
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -117,63 +119,58 @@ def compare(tensor: str, against: str, value: np.ndarray, reference: np.ndarray,
 
 def compare_all(items) -> list[Comparison]:
     """``[compare(tensor, against, value, reference, allowed, expected_dtype) for ... in items]``, the same
-    Comparisons, in one vectorized pass over every tensor of every answer pair of a case: a case compares
-    about 50 tensors, each too small for NumPy's cost per call to be worth paying 50 times."""
+    Comparisons, in one vectorized pass (``compare_flat``) over every tensor that can be compared entry by entry."""
     out: list[Comparison | None] = [None] * len(items)
-    batch = []
+    fit = []
     for i, (tensor, against, value, reference, allowed, expected_dtype) in enumerate(items):
         value, reference = np.asarray(value), np.asarray(reference)
         if value.size == 0 or _misfit(value, reference.shape, expected_dtype):
             out[i] = compare(tensor, against, value, reference, allowed, expected_dtype)
         else:
-            batch.append((i, tensor, against, value, reference, allowed))
-    if not batch:
-        return out
-    shapes = [value.shape for _, _, _, value, _, _ in batch]
-    sizes = np.array([value.size for _, _, _, value, _, _ in batch])
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    v = np.concatenate([value.astype(np.float64, copy=False).reshape(-1) for _, _, _, value, _, _ in batch])
-    ref = np.concatenate([reference.reshape(-1) for _, _, _, _, reference, _ in batch]).astype(np.float64, copy=False)
-    allowed = np.concatenate([a.reshape(-1) if isinstance(a, np.ndarray) and a.shape == value.shape else
-                              np.broadcast_to(np.asarray(a, np.float64), value.shape).reshape(-1)
-                              for _, _, _, value, _, a in batch]).astype(np.float64, copy=False)
+            fit.append((i, tensor, against, value, reference, allowed))
+    if fit:
+        flat = lambda arrays: np.concatenate([x.reshape(-1) for x in arrays], dtype=np.float64, casting="unsafe")  # noqa: E731
+        done = compare_flat([f[1] for f in fit], [f[2] for f in fit], [f[3].shape for f in fit],
+                            flat([f[3] for f in fit]), flat([f[4] for f in fit]),
+                            flat([f[5] if isinstance(f[5], np.ndarray) and f[5].shape == f[3].shape
+                                  else np.broadcast_to(np.asarray(f[5], np.float64), f[3].shape) for f in fit]))
+        for f, c in zip(fit, done, strict=True):
+            out[f[0]] = c
+    return out
+
+
+def compare_flat(tensors: list[str], against: list[str], shapes: list[tuple[int, ...]], v: np.ndarray,
+                 ref: np.ndarray, allowed: np.ndarray) -> list[Comparison]:
+    """``compare`` of every tensor laid end to end (each non-empty, in C order): ``v``, ``ref`` and ``allowed`` are
+    1-D float64, tensor k's entries follow tensor k - 1's, and ``against[k]`` names its reference. One
+    vectorized pass: a case compares about 60 tensors, each too small for NumPy's cost per call to be worth
+    paying 60 times."""
+    sizes = [math.prod(shape) for shape in shapes]
+    ends = list(itertools.accumulate(sizes))
+    starts_ = [end - size for end, size in zip(ends, sizes, strict=True)]
     err, denom, ratio, rel = _errors(v, ref, allowed)
     if np.isnan(ratio).any() or np.isnan(rel).any():  # NaN's ranking is compare's: let it say it
-        for i, tensor, against, value, reference, a in batch:
-            out[i] = compare(tensor, against, value, reference, a)
-        return out
-    bad = ~(err <= allowed)
-    mismatched = np.add.reduceat(bad.astype(np.int64), starts).tolist()
-    position = np.arange(v.size)
-
-    def first_max(x):  # each tensor's np.argmax, as flat positions in the concatenation
-        peak = np.repeat(np.maximum.reduceat(x, starts), sizes)
-        return np.minimum.reduceat(np.where(x == peak, position, v.size), starts)
-
-    i_abs, i_rel, i_worst = first_max(err), first_max(rel), first_max(ratio)
-    ncols = np.array([shape[1] if len(shape) == 2 else 1 for shape in shapes])
-
-    def indices(i):  # each tensor's index of flat position i, as compare's _index gives it
-        local = i - starts
-        row, col = np.divmod(local, ncols)
-        return [[] if len(shape) == 0 else [r, c] if len(shape) == 2 else [n] if len(shape) == 1 else _index(n, shape)
-                for shape, n, r, c in zip(shapes, local.tolist(), row.tolist(), col.tolist(), strict=True)]
-
-    at = lambda x, i: x[i].tolist()  # noqa: E731  (Python floats, as compare's float(x[i]))
-    d_rel = at(denom, i_rel)
-    a_rel = [a / d if d else 0.0 for a, d in zip(at(allowed, i_rel), d_rel, strict=True)]
-    columns = zip(at(err, i_abs), indices(i_abs), at(allowed, i_abs), at(rel, i_rel), indices(i_rel), a_rel,
-                  at(ratio, i_worst), indices(i_worst), at(v, i_worst), at(ref, i_worst), at(allowed, i_worst),
-                  sizes.tolist(), mismatched, strict=True)
-    for (i, tensor, against, _, _, _), (e_abs, x_abs, a_abs, r_rel, x_rel, a_rel_, margin, x_worst, value,
-                                         reference, a_worst, total, bad_k) in zip(batch, columns, strict=True):
-        out[i] = Comparison(
-            tensor, against, passed=not bad_k, mismatched=bad_k, total=total,
-            max_abs=e_abs, max_abs_index=x_abs, max_abs_allowed=a_abs,
-            max_rel=r_rel, max_rel_index=x_rel, max_rel_allowed=a_rel_,
-            margin=margin, worst_index=x_worst, worst_value=value, worst_reference=reference, worst_allowed=a_worst,
-        )
-    return out
+        return [compare(t, a, v[s:e].reshape(shape), ref[s:e].reshape(shape), allowed[s:e].reshape(shape))
+                for t, a, shape, s, e in zip(tensors, against, shapes, starts_, ends, strict=True)]
+    starts = np.array(starts_)
+    mismatched = np.add.reduceat(~(err <= allowed), starts).tolist()
+    # each tensor's np.argmax of err, rel and ratio (the first greatest entry), as flat positions, all at once
+    ranked = np.stack([err, rel, ratio])
+    peak = np.repeat(np.maximum.reduceat(ranked, starts, axis=1), sizes, axis=1)
+    first = np.minimum.reduceat(np.where(ranked == peak, np.arange(v.size), v.size), starts, axis=1)
+    i_abs, i_rel, i_worst = first
+    numbers = np.stack([err[i_abs], allowed[i_abs], rel[i_rel], allowed[i_rel], denom[i_rel], ratio[i_worst],
+                        v[i_worst], ref[i_worst], allowed[i_worst]]).T.tolist()
+    local = first - starts
+    row, col = np.divmod(local, [shape[1] if len(shape) == 2 else 1 for shape in shapes])
+    local, row, col = local.T.tolist(), row.T.tolist(), col.T.tolist()
+    index = [[[r, c] for r, c in zip(rs, cs, strict=True)] if len(shape) == 2 else [[n] for n in ns] if len(shape) == 1
+             else [[], [], []] if not shape else [_index(n, shape) for n in ns]
+             for shape, ns, rs, cs in zip(shapes, local, row, col, strict=True)]
+    return [Comparison(tensor, against_, not bad, None, bad, total, e_abs, x_abs, a_abs, r_rel, x_rel,
+                       a_rel / d_rel if d_rel else 0.0, margin, x_worst, value, reference, a_worst)
+            for tensor, against_, bad, total, (e_abs, a_abs, r_rel, a_rel, d_rel, margin, value, reference, a_worst),
+            (x_abs, x_rel, x_worst) in zip(tensors, against, mismatched, sizes, numbers, index, strict=True)]
 
 
 def compare_probes(tensor: str, against: str, value: np.ndarray, probed: np.ndarray, allowed: np.ndarray,

@@ -137,6 +137,7 @@ def validate_inputs(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> N
         raise ContractError(f"X must be a 2-D numpy array, got {type(X).__name__} {getattr(X, 'shape', '')}")
     m = batch_size(case, X)
     want = shapes(case, m)
+    dtype = np.dtype(case["dtype"])
     arrays = {"X": X, "Y": Y, **params}
     for name in [n for n in want if n[0] in "XYWb"]:
         if name not in arrays:
@@ -147,9 +148,9 @@ def validate_inputs(case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> N
         if got.shape != want[name]:
             raise ContractError(f"{name} has shape {got.shape}, expected {want[name]} "
                                 f"(layout {case['layout']!r}, sizes {case['sizes']}, batch {m})")
-        if got.dtype != np.dtype(case["dtype"]):
+        if got.dtype != dtype:
             raise ContractError(f"{name} has dtype {got.dtype}, expected {case['dtype']}")
-        if not np.all(np.isfinite(got)):
+        if not np.isfinite(got).all():
             raise ContractError(f"{name} holds non-finite values")
     extra = sorted(set(params) - set(want))
     if extra:
@@ -183,6 +184,7 @@ def check_answer(case: dict, answer: Any, m: int, skip: tuple[str, ...] = ()) ->
         problem = _real_scalar(loss)
         if problem:
             yield "loss", problem
+    dtype = np.dtype(case["dtype"])
     for key, shape in gradient_shapes(case, m).items():
         if key not in answer:
             if key != "dA0" and key not in skip:
@@ -193,9 +195,9 @@ def check_answer(case: dict, answer: Any, m: int, skip: tuple[str, ...] = ()) ->
             yield key, f"{key} must be a numpy array, got {getattr(got, 'type_name', type(got).__name__)}"
         elif got.shape != shape:
             yield key, f"{key} has shape {got.shape}, expected {shape}"
-        elif got.dtype != np.dtype(case["dtype"]):
+        elif got.dtype != dtype:
             yield key, f"{key} has dtype {got.dtype}, expected {case['dtype']}"
-        elif not np.all(np.isfinite(got)):
+        elif not np.isfinite(got).all():
             bad = np.argwhere(~np.isfinite(got))
             yield key, (f"{key} holds {len(bad)} non-finite value(s), first {got[tuple(bad[0])]} "
                         f"at index {tuple(int(i) for i in bad[0])}")

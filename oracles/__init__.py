@@ -14,6 +14,7 @@ probe values instead: the probed entries, then the derivative along the tensor's
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
@@ -27,7 +28,7 @@ class Oracle:
     """The framework it needs, imported lazily; None if numpy and scipy suffice."""
 
     def available(self) -> tuple[bool, str]:
-        if self.requires is None:
+        if self.requires is None or sys.modules.get(self.requires) is not None:
             return True, ""
         try:
             import_module(self.requires)
@@ -37,24 +38,28 @@ class Oracle:
 
     @property
     def gradients(self) -> Callable:
-        return import_module(self.module).gradients
+        return self._module().gradients
 
     @property
     def probes(self) -> Callable | None:
         """``probed(case, params, X, Y, probes)`` when the oracle can answer a sampled case's probes
         alone (``crosscheck.sampling``); None when it always answers in full."""
-        return getattr(import_module(self.module), "probed", None)
+        return getattr(self._module(), "probed", None)
 
     @property
     def ops(self) -> Callable | None:
         """``op_gradients(op, inputs)`` for one layer op (``crosscheck.ops``); None where the oracle
         does not check ops (JAX: every new shape costs it a compile)."""
-        return getattr(import_module(self.module), "op_gradients", None)
+        return getattr(self._module(), "op_gradients", None)
 
     @property
     def underflow_gain(self) -> float:
         """How much an underflow inside the oracle is amplified in its answer (1 for autograd)."""
-        return getattr(import_module(self.module), "UNDERFLOW_GAIN", 1.0)
+        return getattr(self._module(), "UNDERFLOW_GAIN", 1.0)
+
+    def _module(self):
+        """The oracle's module, imported on first use (a lookup after that: an oracle is asked for it every case)."""
+        return sys.modules.get(self.module) or import_module(self.module)
 
 
 ORACLES: dict[str, Oracle] = {
