@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 
-@dataclass
+@dataclass(slots=True)
 class Comparison:
     tensor: str
     against: str
@@ -159,14 +159,14 @@ def compare_flat(tensors: list[str], against: list[str], shapes: list[tuple[int,
     peak = np.repeat(np.maximum.reduceat(ranked, starts, axis=1), sizes, axis=1)
     first = np.minimum.reduceat(np.where(ranked == peak, np.arange(v.size), v.size), starts, axis=1)
     i_abs, i_rel, i_worst = first
-    numbers = np.stack([err[i_abs], allowed[i_abs], rel[i_rel], allowed[i_rel], denom[i_rel], ratio[i_worst],
-                        v[i_worst], ref[i_worst], allowed[i_worst]]).T.tolist()
+    numbers = zip(*np.stack([err[i_abs], allowed[i_abs], rel[i_rel], allowed[i_rel], denom[i_rel], ratio[i_worst],
+                             v[i_worst], ref[i_worst], allowed[i_worst]]).tolist(), strict=True)
     local = first - starts
     row, col = np.divmod(local, [shape[1] if len(shape) == 2 else 1 for shape in shapes])
-    local, row, col = local.T.tolist(), row.T.tolist(), col.T.tolist()
     index = [[[r, c] for r, c in zip(rs, cs, strict=True)] if len(shape) == 2 else [[n] for n in ns] if len(shape) == 1
              else [[], [], []] if not shape else [_index(n, shape) for n in ns]
-             for shape, ns, rs, cs in zip(shapes, local, row, col, strict=True)]
+             for shape, ns, rs, cs in zip(shapes, zip(*local.tolist(), strict=True), zip(*row.tolist(), strict=True),
+                                          zip(*col.tolist(), strict=True), strict=True)]
     return [Comparison(tensor, against_, not bad, None, bad, total, e_abs, x_abs, a_abs, r_rel, x_rel,
                        a_rel / d_rel if d_rel else 0.0, margin, x_worst, value, reference, a_worst)
             for tensor, against_, bad, total, (e_abs, a_abs, r_rel, a_rel, d_rel, margin, value, reference, a_worst),
