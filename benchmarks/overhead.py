@@ -169,19 +169,28 @@ def overhead(args) -> None:
                            "dtype": "float64", "reduction": "mean", "batch": 5, "seed": 0, "scale": "unit"})
     _check.check(warm, isolated)  # JAX's compilation and the SUT's process: start-up, left out
     per_test = max(1, args.cases // args.rounds // 4)
-    t = {"limit": [], "check": [], "check_here": [], "pytest": [], "noop_cases": [], "noop_problems": []}
+    t = {"limit": [], "check": [], "check_here": [], "pytest": [], "noop_cases": [], "noop_problems": [],
+         "check_cpu": [], "check_here_cpu": []}
+
+    def child_cpu() -> float:
+        """CPU seconds the SUT's process has used (it works while check() runs the oracles)."""
+        with open(f"/proc/{isolated.child._proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     check_profiler = cProfile.Profile() if args.profile == "check" else None
 
     noop_cases, noop_problems = noop_given(cs.cases(), NOOP_EVERY), noop_given(cs.problems(), NOOP_EVERY)
 
     def timed_check(p, sut, key, verdicts):
-        start = time.perf_counter()
+        cpu = child_cpu() if sut is isolated else 0.0
+        start, start_cpu = time.perf_counter(), time.process_time()
         if check_profiler and sut is isolated:
             check_profiler.enable()
         verdicts.append(_check.check(p, sut).verdict)
         if check_profiler:
             check_profiler.disable()
         t[key].append(time.perf_counter() - start)
+        t[key + "_cpu"].append(time.process_time() - start_cpu + (child_cpu() - cpu if sut is isolated else 0.0))
 
     def measure(case):  # on the case pytest has just checked, while the machine's load is what it was then
         p = problems.build(case)
@@ -230,7 +239,13 @@ def overhead(args) -> None:
     print(per_core_line("pytest, thorough profile, start-up excluded (isolation on)", pytest_, limit))
     print(per_core_line("no-op `@given`: Hypothesis drawing the case", noop_cases, limit))
     print(per_core_line("no-op `@given`: drawing the case and building its arrays", noop_problems, limit))
-    print(f"isolation overhead per case (check() in its child process - in process): {(check_ - here_) * 1e3:.3f} ms")
+    print(f"isolation overhead per case (check() in its child process - in process): {(check_ - here_) * 1e3:.3f} ms "
+          f"of wall time; of CPU time, this process's and the SUT's together: "
+          f"{(np.mean(t['check_cpu']) - np.mean(t['check_here_cpu'])) * 1e3:.3f} ms "
+          f"(check() {np.mean(t['check_cpu']) * 1e3:.3f} ms of CPU isolated, "
+          f"{np.mean(t['check_here_cpu']) * 1e3:.3f} ms in process: the SUT's process works while the oracles run)")
+    print(f"the pytest path's floor: Hypothesis drawing the case + the limit = {(noop_cases + limit) / limit:.2f}x the "
+          f"limit, before the case is built, checked or recorded")
     print(f"check() / limit: {check_ / limit:.2f}   pytest / limit: {pytest_ / limit:.2f}   "
           f"(goals: <= 1.5 and <= 2)")
     print(f"case records: median {np.median(results_bytes):.0f} bytes, max {max(results_bytes)} bytes")
