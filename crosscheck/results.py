@@ -13,7 +13,7 @@ A run (``pytest --results FILE``) writes, in order:
 So a run that was killed leaves FILE with its ``run_start`` record only and its parts beside it;
 one that was interrupted has ``completed: false`` in its ``run`` record. ``read`` finds the
 parts itself and ``status`` says INCOMPLETE for an empty, truncated, interrupted or never-merged
-file, and FAIL for a run whose pytest exit status was not 0: ``summary`` and the report never
+file, and FAIL for a run whose exit status (pytest's, or the command's) was not 0: ``summary`` and the report never
 call such a file a pass.
 """
 
@@ -106,7 +106,7 @@ def judge(path: Path, records, bad_lines: int, parts: list[Path], n_records: int
                           + ", ".join(Path(p).name for p in parts) + ")")
     for end in ends:
         if end.get("completed") is False or end.get("interrupted"):
-            incomplete.append(f"the run was interrupted (pytest exit status {end.get('exitstatus')})")
+            incomplete.append(f"the run was interrupted ({_runner(end)} exit status {end.get('exitstatus')})")
     if len(starts) > len(ends) and ends:
         incomplete.append("a run started that has no closing record")
     if bad_lines:
@@ -119,8 +119,14 @@ def judge(path: Path, records, bad_lines: int, parts: list[Path], n_records: int
         if code is not None:
             status.exitstatus = code
             if code != 0:
-                status.reasons.append(f"the run ended with pytest exit status {code}")
+                status.reasons.append(f"the run ended with {_runner(end)} exit status {code}")
     return status
+
+
+def _runner(end: dict) -> str:
+    """What wrote a run: pytest, or the command its closing record names (``hunt``)."""
+    command = end.get("command")
+    return f"`python -m crosscheck {command}`" if isinstance(command, str) and command else "pytest"
 
 
 def read(paths) -> Read:

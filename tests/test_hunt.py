@@ -94,3 +94,4 @@ def test_the_command_prints_json_and_writes_a_complete_results_file(tmp_path):
     cases = [r for r in read.records if r.get("kind") == "case"]
     assert sum(r["phase"] == "generate" for r in cases) == report["cases"]
     assert np.all([isinstance(r["signatures"], list) for r in cases])
+    assert read.files[0].reasons == ["the run ended with `python -m crosscheck hunt` exit status 1"]  # not pytest's
