@@ -238,9 +238,10 @@ def _grade(parser, args) -> int:
         path = Path(args.submission)
         if not path.exists():
             parser.error(f"submission {args.submission!r} does not exist")
-        if args.is_class or (args.out and path.is_dir() and not _one_submission(path, bundle)):
+        if args.is_class or (path.is_dir() and not _one_submission(path, bundle)):
             if not args.out:
-                parser.error("grading a class needs --out DIR")
+                parser.error(f"{args.submission} holds {len(grade.submissions(path))} submissions, a class: grading a "
+                             f"class needs --out DIR (the class report and each student's results go there)")
             graded = grade.grade_class(bundle, path, Path(args.out), args.workers)
             print(f"class report: {Path(args.out) / 'index.html'} ({len(graded)} submissions)")
             return 0

@@ -244,6 +244,12 @@ def test_feedback_says_how_to_reproduce_a_visible_failure(graded_class):
     assert "The smallest failing case" in item["output"]
 
 
+def test_a_class_folder_without_out_is_refused_not_graded_as_one_submission(bundle_dir):
+    done = _grader(CLASS, "--assignment", ASSIGNMENT, "--bundle", bundle_dir)
+    assert done.returncode == 2 and done.stdout.count("IMPORT-ATTEMPTS") == 0
+    assert f"holds {len(grade.submissions(CLASS))} submissions, a class: grading a class needs --out DIR" in done.stderr
+
+
 def test_class_report(graded_class):
     html = (graded_class[0] / "index.html").read_text()
     for words in ("Score distribution", "Most common bugs", "Timed out or crashed", "frank", "grace",
