@@ -126,6 +126,7 @@ def main(argv=None) -> int:
                           "submission, with --out)")
     grd.add_argument("-j", "--workers", type=int, default=None, help="submissions graded at once (default: the cores)")
     args = parser.parse_args(argv)
+    parser = commands.choices[args.command]  # an error below prints the subcommand's usage, not the program's
     if args.command == "grade":
         return _grade(parser, args)
     if args.command == "check":

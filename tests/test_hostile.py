@@ -265,6 +265,19 @@ def test_reproduce_says_which_file_is_missing(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "crosscheck", "reproduce", f"@{tmp_path / 'nope.json'}"],
                           capture_output=True, text=True, env=env(), timeout=120)
     assert proc.returncode == 2 and "nope.json" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("usage: python -m crosscheck reproduce ")  # the subcommand's usage
+
+
+@pytest.mark.parametrize("args, says", [
+    (["check"], "check needs --sut SPEC"),
+    (["summary", "nope.jsonl"], "cannot read nope.jsonl"),
+    (["hunt", "--sut", "reference_impl:backprop", "--budget", "soon"], "soon"),
+], ids=["check", "summary", "hunt"])
+def test_a_usage_error_prints_its_subcommands_usage_and_exits_2(args, says):
+    proc = subprocess.run([sys.executable, "-m", "crosscheck", *args], capture_output=True, text=True, env=env(),
+                          timeout=120)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"usage: python -m crosscheck {args[0]} ") and "Traceback" not in proc.stderr
 
 
 def test_reproduce_runs_a_printed_command_with_a_space_in_the_path(tmp_path):
