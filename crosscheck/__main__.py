@@ -46,14 +46,13 @@ MAX_ELEMENTS = 10_000_000
 """reproduce refuses a case whose arrays hold more entries than this, unless --max-elements says more."""
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+def _limit(unit: str):
+    def parse(text: str) -> float:
+        try:
+            return boundary.limit(text, unit)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
 
 
 def main(argv=None) -> int:
@@ -71,8 +70,8 @@ def main(argv=None) -> int:
                      help="how the SUT's code is written (docs/conventions.md)")
     rep.add_argument("--isolation", default="process", choices=sut.ISOLATION,
                      help="run the SUT in a child process (default) or in this one")
-    rep.add_argument("--case-timeout", type=_positive, default=boundary.DEFAULT_TIMEOUT, help="seconds")
-    rep.add_argument("--case-memory", type=_positive, default=boundary.DEFAULT_MEMORY_MB, help="MiB")
+    rep.add_argument("--case-timeout", type=_limit("seconds"), default=boundary.DEFAULT_TIMEOUT, help="seconds")
+    rep.add_argument("--case-memory", type=_limit("MiB"), default=boundary.DEFAULT_MEMORY_MB, help="MiB")
     rep.add_argument("--max-elements", type=int, default=MAX_ELEMENTS,
                      help="refuse cases whose arrays hold more entries (default %(default)s)")
     chk = commands.add_parser("check", help="run the cross-check tests on a SUT (exits as pytest does)")

@@ -22,6 +22,7 @@ never holds that function's code.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import pickle
 import signal
@@ -48,6 +49,18 @@ LOAD_TIMEOUT = 120.0
 """Seconds to import the SUT in its child process (a SUT may import torch)."""
 OUTPUT_TAIL_LINES = 12
 POLL = 0.05
+
+
+def limit(text: str, unit: str) -> float:
+    """A time or memory limit as given on a command line: a positive, finite number of ``unit``, or a
+    ValueError that says why not (the pytest options and the command line both read limits through it)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number of {unit}, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"must be a positive number of {unit}, got {text!r}")
+    return value
 
 
 @dataclass

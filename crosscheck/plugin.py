@@ -46,16 +46,12 @@ class CaseAborted(BaseException):
     re-run the case while shrinking (each re-run would cost the whole time limit again)."""
 
 
-def _positive(name):
+def _limit(name: str, unit: str):
     def parse(text):
         try:
-            value = float(text)
-        except ValueError:
-            raise pytest.UsageError(f"{name} must be a number of {'MiB' if 'memory' in name else 'seconds'}, "
-                                    f"got {text!r}") from None
-        if not (value > 0 and value != float("inf")):
-            raise pytest.UsageError(f"{name} must be a positive number, got {text!r}")
-        return value
+            return boundary.limit(text, unit)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{name} {exc}") from None
     return parse
 
 
@@ -79,11 +75,11 @@ def pytest_addoption(parser):
     group.addoption("--isolation", default="process", choices=_sut.ISOLATION,
                     help="process (default): the SUT runs in a child process with time and memory limits; "
                          "none: in the test process, faster, unprotected from exits, crashes and hangs")
-    group.addoption("--case-timeout", default=boundary.DEFAULT_TIMEOUT, type=_positive("--case-timeout"),
+    group.addoption("--case-timeout", default=boundary.DEFAULT_TIMEOUT, type=_limit("--case-timeout", "seconds"),
                     metavar="SECONDS", help="time limit for the SUT's two calls on one case (default %(default)s)")
-    group.addoption("--case-memory", default=boundary.DEFAULT_MEMORY_MB, type=_positive("--case-memory"),
+    group.addoption("--case-memory", default=boundary.DEFAULT_MEMORY_MB, type=_limit("--case-memory", "MiB"),
                     metavar="MIB", help="resident-memory limit of the SUT's process (default %(default)s)")
-    group.addoption("--oracle-timeout", default=_check.ORACLE_TIMEOUT, type=_positive("--oracle-timeout"),
+    group.addoption("--oracle-timeout", default=_check.ORACLE_TIMEOUT, type=_limit("--oracle-timeout", "seconds"),
                     metavar="SECONDS", help="time limit of one oracle on one case; a hung oracle's case is recorded "
                                             "as oracle_error and its process ends (default %(default)s)")
     group.addoption("--record-values", action="store_true",
