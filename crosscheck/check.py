@@ -553,7 +553,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     result.not_checked = contract.not_returned(case, sut.supports)
     if isinstance(raw, dict) and "dA0" not in raw and "dA0" not in result.not_checked:
         result.not_checked.append("dA0")  # optional in every contract version
-    problems = _both_answers(lambda a: contract.check_answer(case, a, m, skip=tuple(result.not_checked)), first, raw)
+    problems = both_answers(lambda a: contract.check_answer(case, a, m, skip=tuple(result.not_checked)), first, raw)
     result.problems = [p for _, p in problems]
     if answers:
         broken = {key for key, _ in problems}
@@ -584,7 +584,7 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
         result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
                                 for k, v in ans.items()} for name, ans in answers.items() if not ans.get(PROBED)}
 
-    _judge(result, answers, problems, ["answer", "loss"] + order,
+    judge(result, answers, problems, ["answer", "loss"] + order,
            lambda first: contract.layer_of(first) if first not in (None, "answer", "loss") else None)
     if result.verdict == "fail" and answers and result.first_divergence not in (None, "answer"):
         result.tensors = _kept(result.first_divergence, {**_misshapen(case, raw, result.first_divergence),
@@ -647,8 +647,10 @@ def _misshapen(case: dict, raw, key: str) -> dict[str, np.ndarray]:
     return {key: contract.to_rows(case, {key: value})[key].astype(np.float64)}
 
 
-def _judge(result: CaseResult, answers: dict, problems: list, order: list, layer_of) -> None:
-    """The verdict of a case the SUT answered, and its first divergence (the first failing key in ``order``)."""
+def judge(result: CaseResult, answers: dict, problems: list, order: list, layer_of) -> None:
+    """The verdict of a case the SUT answered, and its first divergence (the first failing key in ``order``), from
+    ``result``'s comparisons and oracle statuses and the answer's ``problems`` (``both_answers``); ``answers`` are the
+    oracles' (live, or a grading bundle's)."""
     failed_keys = {c.tensor for c in result.comparisons if not c.passed} | {key for key, _ in problems}
     errors = {n: s for n, s in result.oracles.items() if s.get("error")}
     if errors:
@@ -699,7 +701,7 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):
         result.oracle_pairs += _compare_op(order, a, b, f"{na}~{nb}", "float64", S, None,
                                            ORACLES[na].underflow_gain, ORACLES[nb].underflow_gain)
-    problems = _both_answers(lambda a: ops.check_answer(problem, a), first, raw)
+    problems = both_answers(lambda a: ops.check_answer(problem, a), first, raw)
     result.problems = [p for _, p in problems]
     if answers:
         broken = {key for key, _ in problems}
@@ -716,7 +718,7 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
     if keep_values:
         result.values = {name: {k: np.asarray(v, np.float64).tolist() if k != "loss" else float(v)
                                 for k, v in ans.items()} for name, ans in answers.items()}
-    _judge(result, answers, problems, ["answer", *order], lambda first: None)
+    judge(result, answers, problems, ["answer", *order], lambda first: None)
     wider = sorted({c.tensor for c in result.comparisons if (c.problem or "").startswith("dtype float64")})
     if wider and case["dtype"] == "float32":  # the courses' layers allocate float64 (np.zeros) on purpose
         result.problems.append(f"{', '.join(wider)} came back float64 from a float32 case: a module written for "
@@ -759,7 +761,7 @@ def _compare_op(order, a, b, against, dtype_a, S, expected_dtype, gain_a, gain_b
     return out
 
 
-def _both_answers(check_one, first, raw) -> list[tuple[str, str]]:
+def both_answers(check_one, first, raw) -> list[tuple[str, str]]:
     """(key, problem) of the second answer, then of the first (held to the contract as much as the
     second), then of what differs between them."""
     problems = list(check_one(raw))

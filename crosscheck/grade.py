@@ -630,21 +630,7 @@ def judge(entry: dict, outcome: boundary.Outcome, spec: str, convention: str) ->
         named = lambda k, p: p.replace("a _Opaque", f"a {getattr(answer.get(k), 'type_name', '')}")  # noqa: E731
         return [(k, named(k, p) if isinstance(answer, dict) else p) for k, p in ops.check_answer(problem, answer)]
 
-    problems = answer_problems(raw)
-    seen = {k for k, _ in problems}
-    problems += [(k, f"first call: {p}") for k, p in answer_problems(first) if k not in seen]
-    if isinstance(first, dict) and isinstance(raw, dict):
-        for key in keys:
-            if key in seen or key not in first or key not in raw:
-                continue
-            try:
-                same = np.array_equal(np.asarray(first[key], np.float64), np.asarray(raw[key], np.float64),
-                                      equal_nan=True)
-            except (TypeError, ValueError):
-                continue
-            if not same:
-                problems.append((key, f"{key} differs between two calls with the same inputs: state kept between "
-                                      f"calls?"))
+    problems = check.both_answers(answer_problems, first, raw)
     result.problems = [p for _, p in problems]
     broken = {k for k, _ in problems}
     usable = {k: v for k, v in raw.items() if k not in broken} if isinstance(raw, dict) else {}
@@ -659,13 +645,10 @@ def judge(entry: dict, outcome: boundary.Outcome, spec: str, convention: str) ->
             result.comparisons.append(compare(key, name, value, np.asarray(answer[key], np.float64),
                                               np.asarray(entry["allowed"][name][key], np.float64),
                                               None if key == "loss" else case["dtype"]))
-    failed = {c.tensor for c in result.comparisons if not c.passed} | broken
-    if failed:
-        result.verdict = "fail"
-        result.first_divergence = next(k for k in ["answer", *keys] if k in failed)
+    check.judge(result, entry["answers"], problems, ["answer", *keys],
+                lambda first: contract.layer_of(first) if not is_op and first not in (None, "answer", "loss") else None)
+    if result.verdict == "fail":
         key = result.first_divergence
-        if not is_op and key not in ("answer", "loss"):
-            result.layer = contract.layer_of(key)
         disagree = [c.against for c in result.comparisons if c.tensor == key and not c.passed]
         # the tensor kept is an oracle's that needs no framework where one disagrees: whatever re-runs the case
         # from the record (crosscheck.diagnose rebuilds it with the oracle it kept) stays NumPy-only
