@@ -366,6 +366,8 @@ class _OnePass:
         """Queue a against b over ``keys`` as one flat pair, allowed what ``allowance.over(..., *computations)`` gives,
         and return the positions of its comparisons; None when a tensor of the pair cannot be compared entry by
         entry as it stands."""
+        if not keys:
+            return []  # nothing in common to compare (an answer that is not a dict, say)
         shapes = []
         for key in keys:
             x, y = a[key], b[key]

@@ -55,3 +55,35 @@ def test_a_built_problem_keeps_the_bounds_a_fresh_computation_gives(case):
     fresh = problems.Problem(built.case, built.params, built.X, built.Y).bounds()
     assert built.S is not None and built.S.keys() == fresh.keys()
     assert all(np.array_equal(built.S[k], fresh[k]) for k in fresh)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cs.problems(), st.sampled_from(["same", "perturbed", "float32", "missing", "misshaped", "not a dict"]))
+def test_a_cases_one_pass_gives_what_compare_gives_tensor_by_tensor(problem, how):
+    """``check``'s one pass over every answer pair (each answer flattened once) against ``compare`` per tensor."""
+    from crosscheck import check, contract, tolerance
+    from oracles import ORACLES
+
+    params, X, Y = problem.rows64()
+    oracle = ORACLES["fd"].gradients(problem.case, params, X, Y)
+    sut = {k: v.copy() if k != "loss" else v for k, v in oracle.items()}
+    if how == "perturbed":
+        sut = {k: v * (1 + 1e-9) for k, v in sut.items()}
+    elif how == "float32":
+        sut = {k: np.asarray(v, np.float32) if k != "loss" else v for k, v in sut.items()}
+    elif how == "missing":
+        sut.pop("dW1")
+    elif how == "misshaped":
+        sut["db1"] = sut["db1"].reshape(-1)
+    elif how == "not a dict":
+        sut = {}
+    order, S = contract.backward_order(problem.case), problem.bounds()
+    queue = check._OnePass()
+    slots = check._compare_answers(order, sut, oracle, "fd", "float64", S, "float64", queue=queue)
+    queue.run()
+    got = [c.to_json() for c in queue.resolved(slots)]
+    keys = [k for k in ["loss", *order] if k in sut]
+    want = [compare(k, "fd", np.asarray(float(sut[k])) if k == "loss" else sut[k], np.asarray(oracle[k]),
+                    tolerance.allowed(S[k], "float64", "float64"), None if k == "loss" else "float64").to_json()
+            for k in keys]
+    assert repr(got) == repr(want)
