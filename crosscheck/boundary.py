@@ -49,6 +49,8 @@ LOAD_TIMEOUT = 120.0
 """Seconds to import the SUT in its child process (a SUT may import torch)."""
 OUTPUT_TAIL_LINES = 12
 POLL = 0.05
+OVER_MEMORY = 86
+"""The exit status of a SUT's process that stopped itself over its memory limit (``_memory_watch``)."""
 
 
 def limit(text: str, unit: str) -> float:
@@ -232,6 +234,23 @@ def _orphan_watch() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _memory_watch(memory_mb: float) -> None:
+    """End this process when its resident memory passes the limit, checked every POLL seconds. The parent watches
+    too, but only while it waits for an answer, and it runs the oracles first (``crosscheck.check``): a SUT that
+    grows without end while they run (a first case's JAX compilation takes seconds) is stopped here."""
+
+    def watch():
+        me = os.getpid()
+        while True:
+            time.sleep(POLL)
+            if _rss_mb(me) > memory_mb:
+                print(f"the SUT's process passed its memory limit of {memory_mb:g} MiB resident and stopped itself",
+                      file=sys.stderr, flush=True)
+                os._exit(OVER_MEMORY)
+
+    threading.Thread(target=watch, name="crosscheck-memory-watch", daemon=True).start()
+
+
 def _peak_mb() -> float:
     import resource
 
@@ -290,6 +309,8 @@ def _serve(fd: int, spec: str, convention: str, memory_mb: float, names: str = "
         conn.send(("error", str(exc)))
         return
     module = loaded.module  # where stand-ins go (a module of functions; None for a single function)
+    if memory_mb:
+        _memory_watch(memory_mb)
     conn.send(("ready", supports))
     while True:
         try:
@@ -474,6 +495,9 @@ class Child:
                 output = self._tail()
                 self.close()
                 how = f"was killed by {_signal_name(rc)}" if rc < 0 else f"exited with status {rc}"
+                if rc == OVER_MEMORY and self.memory_mb:
+                    how = (f"went over the memory limit of {self.memory_mb:g} MiB resident (--case-memory) and "
+                           f"stopped itself (status {rc})")
                 return "dead", Outcome("crashed", message=f"the SUT's process {how} during {what}",
                                        output=output, seconds=time.perf_counter() - start)
             if self.memory_mb and _rss_mb(self._proc.pid) > self.memory_mb:

@@ -112,6 +112,27 @@ def test_a_memory_hog_is_stopped_at_the_memory_limit(tmp_path):
     assert len(hogs) == 2 and "memory limit of 200 MiB" in hogs[0]["problems"][0]
 
 
+def test_a_sut_that_grows_without_end_stops_itself_while_the_oracles_run():
+    """The parent watches the SUT's memory only while it waits for the answer, and runs the oracles first: the SUT's
+    process stops itself at the limit, however long the oracles take."""
+    from crosscheck import boundary, problems
+
+    child = boundary.Child(f"{HOSTILE / 'memory_grows.py'}:backprop", memory_mb=200, timeout=60)
+    try:
+        case = {"contract_version": "1.0", "sizes": [2, 2], "activations": ["tanh"], "loss": "sse", "layout": "rows",
+                "dtype": "float32", "reduction": "mean", "batch": 3, "seed": 0, "scale": "unit"}
+        p = problems.build(case)
+        outcome = child.begin(p.case, p.params, p.X, p.Y)
+        deadline = time.monotonic() + 30
+        while child._proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # this process does not look at the child's memory meanwhile
+        assert child._proc.returncode == boundary.OVER_MEMORY
+        got = outcome()
+        assert got.kind == "crashed" and "memory limit of 200 MiB" in got.message and "stopped itself" in got.message
+    finally:
+        child.close()
+
+
 def test_a_sut_that_implements_nothing_never_passes(tmp_path):
     proc, records = suite(tmp_path, "implements_nothing")
     assert proc.returncode == 1, proc.stdout[-2000:]
