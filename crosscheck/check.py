@@ -368,15 +368,15 @@ class _OnePass:
         entry as it stands."""
         if not keys:
             return []  # nothing in common to compare (an answer that is not a dict, say)
-        shapes = []
+        shapes, dtype = [], None if expected_dtype is None else np.dtype(expected_dtype)
         for key in keys:
             x, y = a[key], b[key]
             if key == "loss":
                 if np.ndim(x) or np.ndim(y):
                     return None
                 shapes.append(())
-            elif (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.shape == y.shape and x.size
-                  and (expected_dtype is None or x.dtype == expected_dtype)):
+            elif (type(x) is np.ndarray and type(y) is np.ndarray and x.shape == y.shape and x.size
+                  and (dtype is None or x.dtype == dtype)):
                 shapes.append(x.shape)
             else:
                 return None
