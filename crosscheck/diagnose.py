@@ -568,11 +568,14 @@ def diagnose(records: list[dict], replay_catalogue: bool = False) -> list[Findin
     passing = [r for r in cases if r.get("verdict") == "pass"]
     out = []
     for name, group in _grouped(failing, failure):
-        findings, shared = _findings(group, passing)
+        findings, strong = _findings(group, passing)
         parts = [(name, group, findings)]
-        if not shared and len(_grouped(group, first_signature)) > 1:
-            # nothing shared (two wrong derivatives, say): each activation's cases on their own
-            parts = [(n, part, _findings(part, passing)[0]) for n, part in _grouped(group, first_signature)]
+        by_activation = [(n, part, *_findings(part, passing)) for n, part in _grouped(group, first_signature)]
+        if len(by_activation) > 1 and (not strong or all(
+                s and s[0] and f[0].component in activations.NAMES for _, _, f, s in by_activation)):
+            # the cases share nothing, or each activation's cases have it and no passing case does (two wrong
+            # derivatives, say): each activation's cases on their own
+            parts = [(n, part, f) for n, part, f, _ in by_activation]
         for n, part, findings in parts:
             for f in findings:
                 f.failure = n
@@ -603,9 +606,10 @@ def _credit(findings: list[Finding], failing: list[dict]) -> None:
                             if matches else "; no bug of the catalogue reproduces it")
 
 
-def _findings(failing: list[dict], passing: list[dict]) -> tuple[list[Finding], bool]:
-    """The findings for the failing cases of one failure, most telling first, and whether they share a component
-    (False: the one finding says they share none)."""
+def _findings(failing: list[dict], passing: list[dict]) -> tuple[list[Finding], list[bool]]:
+    """The findings for the failing cases of one failure, most telling first, and for each whether it is strong
+    (no passing case has its component, a broken contract, ...); no such flag when the one finding says they share
+    no component."""
     kinds = Counter(_kind(r["first_divergence"]) for r in failing)
     kind = kinds.most_common(1)[0][0] if len(kinds) == 1 else "mixed"
     layers = sorted({r["layer"] for r in failing if r.get("layer")})
@@ -659,8 +663,8 @@ def _findings(failing: list[dict], passing: list[dict]) -> tuple[list[Finding], 
     if not findings:
         return [Finding("shape", kind, layers, relation, [], len(failing), total,
                         f"{len(failing)} failing cases share no single component"
-                        + (f"; relation: {relation}" if relation else ""), "")], False
-    return findings, True
+                        + (f"; relation: {relation}" if relation else ""), "")], []
+    return findings, strong
 
 
 BROKEN = {

@@ -15,6 +15,7 @@ from crosscheck import check, diagnose
 from crosscheck import strategies as cs
 from crosscheck.sut import Sut
 from mutants.base import Backprop
+from mutants.base import sigmoid as _sigmoid
 from mutants.catalogue import CATALOGUE, MUTANTS
 
 CATALOGUE_CASES = 30
@@ -292,3 +293,33 @@ def test_a_file_mixing_several_bugs_is_diagnosed_per_failure():
     assert all(f.matches == [] for f in findings if f.failure != "values of dZ")  # no bug explains the others
     text = diagnose.render(findings)
     assert text.startswith("diagnosis: 3 distinct failures") and text.count("matches the catalogue's") == 1, text
+
+
+def test_two_wrong_derivatives_are_diagnosed_each_at_its_activation():
+    # both bugs show in dZ; their cases share only a component half the passing cases have too (reduction sum):
+    # each activation's cases are diagnosed on their own, and each names its own catalogue bug
+    from crosscheck import problems
+
+    class TwoDerivatives(Backprop):
+        def act_prime(self, name, Z, A):
+            if name == "sigmoid":
+                return _sigmoid(A) * (1 - _sigmoid(A))  # sigmoid' taken at A
+            if name == "tanh":
+                return 1 - np.tanh(Z)  # tanh' without its square
+            return Backprop.act_prime(self, name, Z, A)
+
+    def case(seed, activations, reduction="sum"):
+        return dict(contract_version="1.1", sizes=[3, 4, 2], activations=activations, loss="sse", layout="rows",
+                    dtype="float64", reduction=reduction, batch=3, seed=seed, scale="unit")
+
+    cases = [*(case(s, ["relu", "sigmoid"]) for s in range(5)), *(case(s, ["relu", "tanh"]) for s in range(5)),
+             *(case(s, ["relu", "identity"], reduction) for s in range(4) for reduction in ("sum", "mean"))]
+    sut = Sut("two_derivatives", TwoDerivatives(), None)
+    written = [{"kind": "case", "phase": "generate", **check.check(problems.build(c), sut, ["torch"]).record()}
+               for c in cases]
+    assert [r["verdict"] for r in written] == ["fail"] * 10 + ["pass"] * 8
+    findings = diagnose.diagnose(written, replay_catalogue=True)
+    lead = {f.failure: f for f in reversed(findings)}
+    assert {n: (f.component, f.cases_failing, f.matches) for n, f in lead.items()} == {
+        "values of dZ at a sigmoid layer": ("sigmoid", 5, ["sigmoid_prime_at_A"]),
+        "values of dZ at a tanh layer": ("tanh", 5, ["tanh_prime_unsquared"])}, diagnose.render(findings)
