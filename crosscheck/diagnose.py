@@ -20,6 +20,11 @@ first, each with its evidence:
   pre-activation is negative or whose activation saturates (the case rebuilt from its seed and run
   through an oracle).
 
+A file that mixes several bugs is diagnosed one distinct failure at a time (``failure``: the signature of
+the first divergence, as ``crosscheck.hunt`` files it), each from its own failing cases against all the
+passing ones; a tensor whose only fault is its dtype or shape is a failure of its own, never evidence of
+a wrong formula.
+
 A finding names candidates, not certainties: where two components are equally consistent with the
 evidence it says so, and where no relation holds it says none.
 """
