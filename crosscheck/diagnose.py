@@ -20,6 +20,11 @@ first, each with its evidence:
   pre-activation is negative or whose activation saturates (the case rebuilt from its seed and run
   through an oracle).
 
+A file that mixes several bugs is diagnosed one distinct failure at a time (``failure``: the signature of
+the first divergence, as ``crosscheck.hunt`` files it), each from its own failing cases against all the
+passing ones; a tensor whose only fault is its dtype or shape is a failure of its own, never evidence of
+a wrong formula.
+
 A finding names candidates, not certainties: where two components are equally consistent with the
 evidence it says so, and where no relation holds it says none.
 """
@@ -30,12 +35,13 @@ import copy
 import functools
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from crosscheck import activations, losses
+from crosscheck import activations, contract, losses
 
 CONTRAST = 0.5
 """A component explains the failures when it covers them all and at most this share of the passes."""
@@ -66,12 +72,76 @@ class Finding:
     cases_total: int = 0
     summary: str = ""
     evidence: str = ""
+    failure: str = ""
+    """The distinct failure the finding is about (``failure``): 'values of dZ', 'dtype of dW', ...; the records
+    of a file that mixes several are diagnosed one failure at a time."""
 
 
 def _kind(tensor: str | None) -> str:
     if tensor is None:
         return "none"
     return tensor if tensor in ("loss", "answer", "dA0") else tensor.rstrip("0123456789")
+
+
+# Signatures: what failed, in words ('dtype of dW', 'values of dZ at a sigmoid layer'). ``crosscheck.hunt`` files
+# each failing case under its signatures; a results file is diagnosed one failure (``failure``) at a time.
+
+_HOW = {"has dtype": "dtype", "has shape": "shape", "must be a numpy array": "type",
+        "differs between two calls": "state", "is in the answer of one call": "state", "holds": "non-finite"}
+"""How a contract problem's text (``contract.check_answer``, ``check._differences``) reads, and its signature."""
+_PROBLEM = re.compile(r"^(?:first call: )?(?:missing key '(?P<missing>\w+)'|(?P<key>\w+) (?P<how>"
+                      + "|".join(map(re.escape, _HOW)) + "))")
+
+
+def contract_signature(problem: str) -> tuple[str, str] | None:
+    """(tensor, signature) of one contract problem of a case: ('dW1', 'dtype of dW'), ('dA0', 'missing dA0'), ...;
+    None for a problem of another kind."""
+    match = _PROBLEM.match(problem)
+    if match is None:
+        return None
+    if match["missing"]:
+        return match["missing"], f"missing {_kind(match['missing'])}"
+    return match["key"], f"{_HOW[match['how']]} of {_kind(match['key'])}"
+
+
+def values_signature(case: dict, tensor: str) -> str:
+    """The signature of wrong values first in ``tensor``: 'values of the loss', 'values of dZ at a sigmoid layer'."""
+    if tensor == "loss":
+        return "values of the loss"
+    where = ""
+    if _kind(tensor) == "dZ":
+        where = f" at a {case['activations'][contract.layer_of(tensor) - 1]} layer"
+    return f"values of {_kind(tensor)}{where}"
+
+
+def first_signature(record: dict) -> str | None:
+    """The signature a failing record's first divergence shows: its contract problem, else its values; None when
+    it has no first divergence (it crashed, raised, timed out)."""
+    first = record.get("first_divergence")
+    if first is None:
+        return None
+    problems = record.get("problems") or []
+    if first == "answer":  # no dict came back, or the inputs were changed
+        return f"answer: {(problems or ['no answer'])[0].split(':')[0]}"
+    for text in problems:
+        found = contract_signature(text)
+        if found and found[0] == first and not found[1].startswith("missing"):
+            return found[1]
+    return values_signature(record["case"], first)
+
+
+def failure(record: dict) -> str:
+    """The distinct failure a failing record is diagnosed with: its first signature, but 'values of dZ' at any
+    activation (a wrong loss or reduction shows at whatever activation the output layer has: the activation is
+    for the diagnosis to find), and a tensor that is right once transposed counted as wrong values (the same
+    transposition gets a square one's values wrong). A tensor whose only fault is its dtype or shape, its values
+    right, is a failure of its own: evidence of that fault, never of a wrong formula."""
+    signature = first_signature(record)
+    if signature.startswith("values of dZ"):
+        return "values of dZ"
+    if "transposed" in (_agree(record) or ""):
+        return f"values of {_kind(record['first_divergence'])}"
+    return signature
 
 
 def _has(case: dict, component: tuple[str, str]) -> bool:
@@ -349,6 +419,13 @@ def _agree(record: dict) -> str | None:
     return None
 
 
+def _only_contract(record: dict) -> bool:
+    """Is the record's first wrong tensor right once cast or reshaped (not transposed): only its dtype or shape
+    is wrong?"""
+    agree = _agree(record)
+    return agree is not None and "transposed" not in agree
+
+
 def _how(failing: list[dict]) -> str | None:
     """A relation between the SUT's and the oracle's first diverging tensor that holds in every failing
     case that kept them, or None."""
@@ -432,12 +509,13 @@ def _right_before(key: str, answer: dict, rebuilt: _Rebuilt) -> bool:
     return True
 
 
-def replay(failing: list[dict]) -> list[str] | None:
+def replay(failing: list[dict]) -> tuple[list[str], int] | None:
     """The catalogue bugs (``mutants.catalogue``) whose answers reproduce the SUT's first wrong tensor,
     within the error model's allowance for two computations in the case's dtype plus half the dtype's
     digits of the values (a buggy formula's own roundings), and agree with the oracle
-    on every tensor before it (as the SUT did), on every failing case replayed; None when no failing record
-    can be replayed (a sampled or op case, or no kept tensor)."""
+    on every tensor before it (as the SUT did), on every failing case replayed, with the number of cases
+    replayed; None when no failing record can be replayed (a sampled or op case, no kept tensor, or a first
+    wrong tensor whose values agree once cast or reshaped: every bug right on that tensor would match it)."""
     from crosscheck import contract, tolerance
     from crosscheck.compare import compare
     from mutants.catalogue import CATALOGUE
@@ -445,8 +523,8 @@ def replay(failing: list[dict]) -> list[str] | None:
     built = []
     for r in failing:
         kept = r.get("tensors")
-        if not kept or len(built) == REPLAY_CASES:
-            continue
+        if not kept or len(built) == REPLAY_CASES or _only_contract(r):
+            continue  # (a tensor whose values agree: every bug right on it would match)
         rebuilt = _rebuild(r)  # None: a sampled or op case, or a record written elsewhere
         if rebuilt is not None:
             built.append((kept, rebuilt, "state" in _broken(r)))
@@ -483,17 +561,60 @@ def replay(failing: list[dict]) -> list[str] | None:
                 break
         else:
             matches.append(mutant.name)
-    return matches
+    return matches, len(built)
 
 
 def diagnose(records: list[dict], replay_catalogue: bool = False) -> list[Finding]:
-    """Findings for the failing cases of one SUT's records (see the module docstring); with
-    ``replay_catalogue`` each finding also names the catalogue bugs that reproduce the SUT's answers."""
+    """Findings for the failing cases of one SUT's records (see the module docstring), one distinct failure at a
+    time (``failure``), the failure with the most cases first; with ``replay_catalogue`` each finding also names
+    the catalogue bugs that reproduce the SUT's answers on its failure's cases."""
     cases = [r for r in records if r.get("kind", "case") == "case" and r.get("phase") in (None, "generate", "explicit")]
     failing = [r for r in cases if r.get("verdict") == "fail" and r.get("first_divergence")]
     passing = [r for r in cases if r.get("verdict") == "pass"]
-    if not failing:
-        return []
+    out = []
+    for name, group in _grouped(failing, failure):
+        findings, strong = _findings(group, passing)
+        parts = [(name, group, findings)]
+        by_activation = [(n, part, *_findings(part, passing)) for n, part in _grouped(group, first_signature)]
+        if len(by_activation) > 1 and (not strong or all(
+                s and s[0] and f[0].component in activations.NAMES for _, _, f, s in by_activation)):
+            # the cases share nothing, or each activation's cases have it and no passing case does (two wrong
+            # derivatives, say): each activation's cases on their own
+            parts = [(n, part, f) for n, part, f, _ in by_activation]
+        for n, part, findings in parts:
+            for f in findings:
+                f.failure = n
+            if replay_catalogue:
+                _credit(findings, part)
+            out += findings
+    return out
+
+
+def _grouped(records: list[dict], key) -> list[tuple[str, list[dict]]]:
+    """``records`` grouped by ``key``, the group with the most records first (then the one seen first)."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        groups.setdefault(key(r), []).append(r)
+    return sorted(groups.items(), key=lambda g: -len(g[1]))
+
+
+def _credit(findings: list[Finding], failing: list[dict]) -> None:
+    """The catalogue bugs that reproduce the SUT's answers on ``failing`` (``replay``), named on every finding
+    about them and said at the end of the first one."""
+    replayed = replay(failing)
+    if replayed is None:
+        return
+    matches, n = replayed
+    for f in findings:
+        f.matches = matches
+    findings[0].summary += (f"; matches the catalogue's {', '.join(matches)} on the {n} cases replayed"
+                            if matches else "; no bug of the catalogue reproduces it")
+
+
+def _findings(failing: list[dict], passing: list[dict]) -> tuple[list[Finding], list[bool]]:
+    """The findings for the failing cases of one failure, most telling first, and for each whether it is strong
+    (no passing case has its component, a broken contract, ...); no such flag when the one finding says they share
+    no component."""
     kinds = Counter(_kind(r["first_divergence"]) for r in failing)
     kind = kinds.most_common(1)[0][0] if len(kinds) == 1 else "mixed"
     layers = sorted({r["layer"] for r in failing if r.get("layer")})
@@ -545,18 +666,10 @@ def diagnose(records: list[dict], replay_catalogue: bool = False) -> list[Findin
             findings[0].component in named) == (findings[1].component in named):
         findings[0].summary += f" (equally consistent with the evidence: {findings[1].component})"
     if not findings:
-        findings.append(Finding("shape", kind, layers, relation, [], len(failing), total,
-                                f"{len(failing)} failing cases share no single component"
-                                + (f"; relation: {relation}" if relation else ""), ""))
-    if replay_catalogue:
-        matches = replay(failing)
-        if matches is not None:
-            n = min(REPLAY_CASES, len(failing))
-            for f in findings:
-                f.matches = matches
-            findings[0].summary += (f"; matches the catalogue's {', '.join(matches)} on the {n} cases replayed"
-                                    if matches else "; no bug of the catalogue reproduces it")
-    return findings
+        return [Finding("shape", kind, layers, relation, [], len(failing), total,
+                        f"{len(failing)} failing cases share no single component"
+                        + (f"; relation: {relation}" if relation else ""), "")], []
+    return findings, strong
 
 
 BROKEN = {
@@ -631,15 +744,28 @@ def _sentence(component: str, kind: str, relation: str | None, n: int) -> str:
 def render(findings: list[Finding]) -> str:
     if not findings:
         return "diagnosis: no failing case"
-    lines = ["diagnosis (most telling first):"]
+    failures = list(dict.fromkeys(f.failure for f in findings))
+    if len(failures) == 1:
+        return "\n".join(["diagnosis (most telling first):", *_lines(findings, "  ")])
+    lines = [f"diagnosis: {len(failures)} distinct failures, each diagnosed on its own (most failing cases first)"]
+    for i, name in enumerate(failures, 1):
+        mine = [f for f in findings if f.failure == name]
+        n = max(f.cases_failing for f in mine)
+        lines.append(f"{i}. {name}: {n} failing case{'s' if n != 1 else ''}, most telling finding first")
+        lines += _lines(mine, "   ")
+    return "\n".join(lines)
+
+
+def _lines(findings: list[Finding], indent: str) -> list[str]:
+    lines = []
     for f in findings:
-        lines.append(f"  * {f.summary}")
+        lines.append(f"{indent}* {f.summary}")
         if f.evidence:
-            lines.append(f"      evidence: {f.evidence}")
-        lines.append(f"      relation: {f.relation or 'none holds in every failing case'}"
+            lines.append(f"{indent}    evidence: {f.evidence}")
+        lines.append(f"{indent}    relation: {f.relation or 'none holds in every failing case'}"
                      + (f"; layers {', '.join(map(str, f.layers))}" if f.layers else "")
                      + (f"; catalogue: {', '.join(f.matches)}" if f.matches else ""))
-    return "\n".join(lines)
+    return lines
 
 
 def to_json(findings: list[Finding]) -> str:

@@ -38,19 +38,9 @@ SHRINK_SHARE = 1 / 3
 SHRINK_CASES = 200
 """At most this many cases are tried to find a signature's case again before shrinking it."""
 
-_HOW = {"has dtype": "dtype", "has shape": "shape", "must be a numpy array": "type",
-        "differs between two calls": "state", "is in the answer of one call": "state", "holds": "non-finite"}
-"""How a contract problem's text (``contract.check_answer``, ``check._differences``) reads, and its signature."""
-_PROBLEM = re.compile(r"^(?:first call: )?(?:missing key '(?P<missing>\w+)'|(?P<key>\w+) (?P<how>"
-                      + "|".join(map(re.escape, _HOW)) + "))")
-
-
-def _kind(key: str) -> str:
-    return key if key in ("loss", "dA0", "answer") else key.rstrip("0123456789")
-
-
 def signatures(result: check.CaseResult) -> list[str]:
-    """The independent symptoms of one case's result (none for a case that passed or was unsupported)."""
+    """The independent symptoms of one case's result (none for a case that passed or was unsupported); each is
+    read as ``diagnose`` reads a record's (``diagnose.contract_signature``, ``diagnose.values_signature``)."""
     if not result.failed:
         return []
     if result.verdict != "fail":
@@ -60,24 +50,14 @@ def signatures(result: check.CaseResult) -> list[str]:
         head = (result.problems or ["no answer"])[0]
         out.append(head.split(":")[0] if result.first_divergence is None else f"answer: {head.split(':')[0]}")
     for text in result.problems:
-        match = _PROBLEM.match(text)
-        if match is None:
-            continue
-        if match["missing"]:
-            sig = f"missing {_kind(match['missing'])}"
-        else:
-            how = _HOW[match["how"]]
-            sig = f"{how} of {_kind(match['key'])}"
-        if sig not in out:
-            out.append(sig)
+        found = diagnose.contract_signature(text)
+        if found is not None and found[1] not in out:
+            out.append(found[1])
     order = ["loss", *contract.backward_order(result.case)]
     wrong = {c.tensor for c in result.comparisons if not c.passed and c.problem is None}
     first = next((k for k in order if k in wrong), None)
     if first is not None:
-        where = ""
-        if _kind(first) == "dZ":
-            where = f" at a {result.case['activations'][contract.layer_of(first) - 1]} layer"
-        out.append(f"values of {'the loss' if first == 'loss' else _kind(first)}{where}")
+        out.append(diagnose.values_signature(result.case, first))
     return out
 
 
@@ -174,7 +154,7 @@ def hunt(sut: Sut, budget: float, oracle_names=None, *, max_cases: int | None = 
         mine = [r for r in records if s.signature in r["signatures"]]
         # diagnosed from the cases whose first divergence shows this signature (another symptom earlier in
         # backward order would take the diagnosis elsewhere), when there are any
-        focus = [r for r in mine if _first_signature(r) == s.signature]
+        focus = [r for r in mine if diagnose.first_signature(r) == s.signature]
         s.findings = [asdict(f) for f in diagnose.diagnose((focus or mine) + passing,
                                                            replay_catalogue=replay_catalogue)]
         result = check.check(problems.build(s.minimal), sut, oracle_names)
@@ -182,21 +162,6 @@ def hunt(sut: Sut, budget: float, oracle_names=None, *, max_cases: int | None = 
     report.shrink_seconds = time.monotonic() - shrink_start
     report.signatures = sorted(found.values(), key=lambda s: (-s.cases, s.first_case))
     return report
-
-
-def _first_signature(record: dict) -> str | None:
-    """The signature a record's first divergence shows: its contract problem, else its values (``signatures``)."""
-    first = record.get("first_divergence")
-    if first in (None, "answer"):
-        return None
-    for text in record.get("problems") or []:
-        match = _PROBLEM.match(text)
-        if match and match["key"] == first:
-            return f"{_HOW[match['how']]} of {_kind(first)}"
-    if first == "loss":
-        return "values of the loss"
-    where = f" at a {record['case']['activations'][record['layer'] - 1]} layer" if _kind(first) == "dZ" else ""
-    return f"values of {_kind(first)}{where}"
 
 
 def _narrowed(case: dict) -> dict:

@@ -15,6 +15,7 @@ from crosscheck import check, diagnose
 from crosscheck import strategies as cs
 from crosscheck.sut import Sut
 from mutants.base import Backprop
+from mutants.base import sigmoid as _sigmoid
 from mutants.catalogue import CATALOGUE, MUTANTS
 
 CATALOGUE_CASES = 30
@@ -245,3 +246,80 @@ def test_the_command_says_when_its_files_hold_no_case_record(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "crosscheck", "diagnose", str(empty)], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "holds no case record: nothing to diagnose" in proc.stdout
+
+
+def test_a_file_mixing_several_bugs_is_diagnosed_per_failure():
+    # three independent bugs (examples/suts/three_bugs.py), each in cases of its own, in one results file: each
+    # failure gets its own component and relation, and a catalogue bug is credited only with the records whose
+    # values it explains (a dW in float64 whose values agree keeps no tensor to replay: replaying the failing
+    # records of the whole file used to credit sigmoid_prime_at_A with the dtype failures as well)
+    from crosscheck import problems
+    from crosscheck.sut import load
+
+    def case(seed, activations, loss, dtype, reduction="sum", batch=3):
+        sizes = [3, *[4] * (len(activations) - 1), 2]
+        return dict(contract_version="1.1", sizes=sizes, activations=activations, loss=loss, layout="rows",
+                    dtype=dtype, reduction=reduction, batch=batch, seed=seed, scale="unit")
+
+    others = (["relu", "identity"], ["tanh", "elu"], ["identity", "tanh"])  # no sigmoid: right in the SUT
+    reduction = ("sum", "mean", "mean")
+    cases = {"values of dZ": [case(s, ["sigmoid", "identity"] if s % 2 else ["tanh", "sigmoid"], "sse", "float64",
+                                   reduction[s % 3]) for s in range(6)],
+             "values of db": [case(s, others[s % 3], "half_sse", "float64", "mean", batch=2 + s) for s in range(6)],
+             "dtype of dW": [case(s, others[s % 3], "sse", "float32", reduction[s % 3]) for s in range(6)],
+             "pass": [case(s, others[s % 3], loss, "float64", reduction[(s + 1) % 3]) for s in range(4)
+                      for loss in ("sse", "mse")]}
+    sut = load("examples/suts/three_bugs.py:backprop", "none")
+    try:
+        written = {bug: [{"kind": "case", "phase": "generate",
+                          **check.check(problems.build(c), sut, ["torch"]).record()} for c in cs]
+                   for bug, cs in cases.items()}
+    finally:
+        sut.close()
+    assert {bug: {r["verdict"] for r in rs} for bug, rs in written.items()} == {
+        "values of dZ": {"fail"}, "values of db": {"fail"}, "dtype of dW": {"fail"}, "pass": {"pass"}}
+    two = diagnose.diagnose([*written["values of dZ"], *written["dtype of dW"], *written["pass"]],
+                            replay_catalogue=True)
+    credited = {f.cases_failing for f in two if "sigmoid_prime_at_A" in f.matches}
+    assert credited == {6}, [f.summary for f in two]  # its own six cases, not the dtype's six too
+    findings = diagnose.diagnose([r for rs in written.values() for r in rs], replay_catalogue=True)
+    assert {"sigmoid", "half_sse", "dtype"} <= {f.component for f in findings}, [f.summary for f in findings]
+    lead = {f.failure: f for f in reversed(findings)}  # the first finding of each failure
+    assert set(lead) == set(cases) - {"pass"}, [(f.failure, f.summary) for f in findings]
+    assert (lead["values of dZ"].component, lead["values of dZ"].cases_failing) == ("sigmoid", 6)
+    assert lead["values of dZ"].matches == ["sigmoid_prime_at_A"]
+    assert (lead["values of db"].component, lead["values of db"].relation) == ("half_sse", "ratio m")
+    assert (lead["dtype of dW"].component, lead["dtype of dW"].relation) == ("dtype", "right values, wrong dtype")
+    assert all(f.matches == [] for f in findings if f.failure != "values of dZ")  # no bug explains the others
+    text = diagnose.render(findings)
+    assert text.startswith("diagnosis: 3 distinct failures") and text.count("matches the catalogue's") == 1, text
+
+
+def test_two_wrong_derivatives_are_diagnosed_each_at_its_activation():
+    # both bugs show in dZ; their cases share only a component half the passing cases have too (reduction sum):
+    # each activation's cases are diagnosed on their own, and each names its own catalogue bug
+    from crosscheck import problems
+
+    class TwoDerivatives(Backprop):
+        def act_prime(self, name, Z, A):
+            if name == "sigmoid":
+                return _sigmoid(A) * (1 - _sigmoid(A))  # sigmoid' taken at A
+            if name == "tanh":
+                return 1 - np.tanh(Z)  # tanh' without its square
+            return Backprop.act_prime(self, name, Z, A)
+
+    def case(seed, activations, reduction="sum"):
+        return dict(contract_version="1.1", sizes=[3, 4, 2], activations=activations, loss="sse", layout="rows",
+                    dtype="float64", reduction=reduction, batch=3, seed=seed, scale="unit")
+
+    cases = [*(case(s, ["relu", "sigmoid"]) for s in range(5)), *(case(s, ["relu", "tanh"]) for s in range(5)),
+             *(case(s, ["relu", "identity"], reduction) for s in range(4) for reduction in ("sum", "mean"))]
+    sut = Sut("two_derivatives", TwoDerivatives(), None)
+    written = [{"kind": "case", "phase": "generate", **check.check(problems.build(c), sut, ["torch"]).record()}
+               for c in cases]
+    assert [r["verdict"] for r in written] == ["fail"] * 10 + ["pass"] * 8
+    findings = diagnose.diagnose(written, replay_catalogue=True)
+    lead = {f.failure: f for f in reversed(findings)}
+    assert {n: (f.component, f.cases_failing, f.matches) for n, f in lead.items()} == {
+        "values of dZ at a sigmoid layer": ("sigmoid", 5, ["sigmoid_prime_at_A"]),
+        "values of dZ at a tanh layer": ("tanh", 5, ["tanh_prime_unsquared"])}, diagnose.render(findings)
