@@ -195,6 +195,31 @@ def test_the_diagnosis_leads_a_red_report(results, red_html, tmp_path):
     assert 'id="diagnosis"' not in green.read_text(), "nothing to diagnose in a green run"
 
 
+def test_a_report_of_several_bugs_labels_each_finding_with_its_failure(tmp_path):
+    # examples/suts/three_bugs.py: a wrong sigmoid derivative, and dW in float64 from float32 cases
+    def case(seed, activations, dtype):
+        return dict(BASE, sizes=[3, 4, 2], activations=activations, loss="sse", layout="rows", dtype=dtype,
+                    reduction="sum", batch=3, seed=seed)
+
+    cases = ([case(s, ["sigmoid", "identity"], "float64") for s in range(3)]
+             + [case(s, ["relu", "identity"], "float32") for s in range(3)]
+             + [case(s, ["tanh", "identity"], "float64") for s in range(4)])
+    spec = f"{ROOT / 'examples' / 'suts' / 'three_bugs.py'}:backprop"
+    loaded = sut.load(spec, "none")
+    records = [{"kind": "run_start", "sut": spec}]
+    records += [{"test": "t", "worker": None, "kind": "case", "phase": "generate",
+                 **check.check(problems.build(c), loaded, ["torch"]).record()} for c in cases]
+    records.append({"kind": "run", "sut": spec, "completed": True, "exitstatus": 1})
+    path, out = tmp_path / "three.jsonl", tmp_path / "three.html"
+    path.write_text("".join(line(r) for r in records))
+    build_report([path], out)
+    html = out.read_text()
+    box = html[html.index('<section id="diagnosis"'):html.index('<section id="summary">')]
+    assert "2 distinct failures, each diagnosed on its own" in box
+    labels = re.findall(r'<span class="failure">([^<]+)</span>', box)
+    assert set(labels) == {"values of dZ", "dtype of dW"}, labels
+
+
 def test_the_report_diagnoses_at_most_its_cap_of_failing_records(results, tmp_path, monkeypatch):
     from reports import build
 
