@@ -18,7 +18,6 @@ mismatch is the root cause), then dZ_L, dW_L, db_L, dZ_{L-1}, ... and dA0.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import json
 import math
@@ -450,21 +449,6 @@ def _compare_answers(order, a, b, against, dtype_a, S, expected_dtype=None, gain
 def _rounded(array: np.ndarray) -> list:
     """A nested list with 4 significant digits: enough to draw, small enough to store."""
     return np.vectorize(lambda x: float(f"{x:.4g}"), otypes=[float])(array).tolist() if array.size else []
-
-
-_settled = False
-
-
-def settle() -> None:
-    """Once in a process, after its first checked case: collect, then freeze what is alive (``gc.freeze``). That case
-    imported the frameworks and compiled JAX's program; what lives then lives as long as the process, and a full
-    collection of it (some 300,000 objects, 0.17 s each) would otherwise recur through a long run. For runners
-    (the pytest plugin, ``hunt``), not for a program that calls ``check`` among its own work."""
-    global _settled
-    if not _settled:
-        _settled = True
-        gc.collect()
-        gc.freeze()
 
 
 def _begin(problem, sut: Sut):

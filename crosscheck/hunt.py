@@ -124,7 +124,6 @@ def hunt(sut: Sut, budget: float, oracle_names=None, *, max_cases: int | None = 
             return
         report.cases += 1
         result = check.check(problem, sut, oracle_names)
-        check.settle()
         sigs = signatures(result)
         records.append(record(result, "generate", sigs))
         report.failing += bool(sigs)

@@ -251,8 +251,6 @@ class Session:
                                         f"more than a quarter of --case-timeout={limit:g}; the run will be slow",
                                         yellow=True)
         self.slowest = max(self.slowest, result.sut_seconds)
-        if any(status["ran"] for status in result.oracles.values()):
-            _check.settle()
         for name, status in result.oracles.items():
             self.oracle_runs[name] += bool(status["ran"])
             self.oracle_runs[f"{name}{PROBES_ONLY}"] += name in result.probed
