@@ -118,6 +118,21 @@ def _plain(value):
     return _Opaque(type(value).__name__)
 
 
+def _identical(a, b) -> bool:
+    """Are two owned answers (``_own``) the same data, bit for bit (so that one of them can stand for both)?"""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
+    if isinstance(a, (np.ndarray, np.generic)):
+        return a.dtype == b.dtype and np.shape(a) == np.shape(b) and a.tobytes() == b.tobytes()
+    if isinstance(a, _Opaque):
+        return a.type_name == b.type_name
+    if isinstance(a, (float, complex)):
+        return np.array(a).tobytes() == np.array(b).tobytes()  # -0.0 is not 0.0, and NaN is NaN
+    return a == b
+
+
 def _own(answer, keys: list[str]):
     """A plain copy of the answer's contract keys (``_plain``), and the names of its other keys."""
     if not isinstance(answer, dict):
@@ -208,7 +223,10 @@ def call_twice(fn, case: dict, params: dict, X: np.ndarray, Y: np.ndarray) -> Ou
                 return Outcome("mutated", message=problem, seconds=time.perf_counter() - start)
         owned, extra = _own(raw, keys)
         answers.append(owned)
-    return Outcome("answered", answers[0], answers[1], extra_keys=extra, seconds=time.perf_counter() - start)
+    first, second = answers
+    if _identical(first, second):
+        first = second  # one object: it crosses the boundary once, and is held to the contract once
+    return Outcome("answered", first, second, extra_keys=extra, seconds=time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------------------------

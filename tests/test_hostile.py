@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from crosscheck import check, results
@@ -370,3 +371,32 @@ def test_a_slow_sut_is_said_to_be_slow_as_soon_as_it_is(tmp_path):
     proc, records = suite(tmp_path, "sluggish", "--case-timeout=4", k=f"{AGREE} and float64 and rows")
     assert proc.returncode == 0
     assert proc.stdout.count("more than a quarter of --case-timeout=4") == 2  # at once, and in the summary
+
+
+def test_two_answers_are_one_object_only_when_they_are_the_same_bits():
+    from crosscheck import boundary
+
+    a = {"loss": 0.5, "dW1": np.array([[0.0, np.nan]]), "db1": np.float32(1.5), "x": boundary._Opaque("list")}
+    assert boundary._identical(a, {k: v.copy() if hasattr(v, "copy") else v for k, v in a.items()})
+    for key, other in [("loss", 0.5000000000000001), ("dW1", np.array([[-0.0, np.nan]])),
+                       ("dW1", np.array([[0.0, np.nan]], np.float32)), ("db1", np.float64(1.5)),
+                       ("x", boundary._Opaque("tuple"))]:
+        assert not boundary._identical(a, {**a, key: other}), key
+    assert not boundary._identical(a, {k: v for k, v in a.items() if k != "x"})
+    case = {"contract_version": "1.0", "sizes": [2, 2], "activations": ["tanh"], "loss": "sse", "layout": "rows",
+            "dtype": "float64", "reduction": "mean", "batch": 3, "seed": 0, "scale": "unit"}
+    from crosscheck import problems
+    from reference_impl import backprop
+
+    p = problems.build(case)
+    same = boundary.call_twice(backprop, p.case, p.params, p.X, p.Y)
+    assert same.first is same.second
+    calls = []
+
+    def drifting(case, params, X, Y):  # state kept between calls: the second answer differs
+        calls.append(1)
+        out = backprop(case, params, X, Y)
+        return {**out, "dW1": out["dW1"] * len(calls)}
+
+    differ = boundary.call_twice(drifting, p.case, p.params, p.X, p.Y)
+    assert differ.first is not differ.second and not np.array_equal(differ.first["dW1"], differ.second["dW1"])
