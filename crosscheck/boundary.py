@@ -564,7 +564,12 @@ class Child:
                 if payload[0] == "callback" and payload[1] in stand_ins:
                     self._answer_callback(payload[1], payload[2])
                 elif payload[0] == "outcome" and payload[1] == number:
-                    return payload[2]
+                    got = payload[2]
+                    if got.seconds > self.timeout:  # it answered past its limit while this process was busy
+                        return Outcome("timeout", message=f"the case took longer than the {self.timeout:g} s time "
+                                       f"limit (--case-timeout): the SUT answered after {got.seconds:.1f} s",
+                                       output=got.output, seconds=got.seconds)
+                    return got
 
         return outcome
 

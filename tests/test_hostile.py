@@ -134,6 +134,24 @@ def test_a_sut_that_grows_without_end_stops_itself_while_the_oracles_run():
         child.close()
 
 
+def test_an_answer_past_the_time_limit_is_a_timeout_even_when_it_waited_to_be_read():
+    """The test process reads the answer after running the oracles: an answer that came after the limit while it
+    was busy is still a timeout (the SUT's own time says so)."""
+    from crosscheck import boundary, problems
+
+    child = boundary.Child(f"{HOSTILE / 'sluggish.py'}:backprop", timeout=1.0)  # 0.6 s a call, two calls a case
+    try:
+        case = {"contract_version": "1.0", "sizes": [2, 2], "activations": ["tanh"], "loss": "sse", "layout": "rows",
+                "dtype": "float64", "reduction": "mean", "batch": 3, "seed": 0, "scale": "unit"}
+        p = problems.build(case)
+        outcome = child.begin(p.case, p.params, p.X, p.Y)
+        time.sleep(2.0)  # the oracles, slow: the answer is waiting by now
+        got = outcome()
+        assert got.kind == "timeout" and "1 s time limit" in got.message and got.seconds > 1.0, got
+    finally:
+        child.close()
+
+
 def test_a_sut_that_implements_nothing_never_passes(tmp_path):
     proc, records = suite(tmp_path, "implements_nothing")
     assert proc.returncode == 1, proc.stdout[-2000:]
