@@ -50,7 +50,9 @@ LOAD_TIMEOUT = 120.0
 OUTPUT_TAIL_LINES = 12
 POLL = 0.05
 OVER_MEMORY = 86
-"""The exit status of a SUT's process that stopped itself over its memory limit (``_memory_watch``)."""
+"""The exit status of a SUT's process that stopped itself over its memory limit (``_memory_watch``), which also
+prints OVER_MEMORY_SAYS: a SUT that exits with that status on its own is not taken for it."""
+OVER_MEMORY_SAYS = "the SUT's process passed its memory limit of"
 
 
 def limit(text: str, unit: str) -> float:
@@ -262,8 +264,7 @@ def _memory_watch(memory_mb: float) -> None:
         while True:
             time.sleep(POLL)
             if _rss_mb(me) > memory_mb:
-                print(f"the SUT's process passed its memory limit of {memory_mb:g} MiB resident and stopped itself",
-                      file=sys.stderr, flush=True)
+                print(f"{OVER_MEMORY_SAYS} {memory_mb:g} MiB resident and stopped itself", file=sys.stderr, flush=True)
                 os._exit(OVER_MEMORY)
 
     threading.Thread(target=watch, name="crosscheck-memory-watch", daemon=True).start()
@@ -488,16 +489,18 @@ class Child:
         start = time.perf_counter()
         stated = limit if stated is None else stated
         what = "importing the SUT" if loading else "the case"
+        polled = False  # an answer already waiting, or a death, is read before any timeout is declared
         while True:
             left = limit - (time.perf_counter() - start)
-            if left <= 0:
+            if left <= 0 and polled:
                 output = self._tail()
                 self.close()
                 return "dead", Outcome("timeout", message=f"{what} took longer than the {stated:g} s time limit "
                                        f"(--case-timeout); the SUT's process was killed", output=output,
                                        seconds=time.perf_counter() - start)
             try:
-                ready = self._conn.poll(min(left, POLL))
+                ready = self._conn.poll(max(0.0, min(left, POLL)))
+                polled = True
                 message = _SafeUnpickler.loads(self._conn.recv_bytes()) if ready else None
             except (EOFError, OSError):
                 ready, message = True, None
@@ -513,7 +516,7 @@ class Child:
                 output = self._tail()
                 self.close()
                 how = f"was killed by {_signal_name(rc)}" if rc < 0 else f"exited with status {rc}"
-                if rc == OVER_MEMORY and self.memory_mb:
+                if rc == OVER_MEMORY and self.memory_mb and OVER_MEMORY_SAYS in output:
                     how = (f"went over the memory limit of {self.memory_mb:g} MiB resident (--case-memory) and "
                            f"stopped itself (status {rc})")
                 return "dead", Outcome("crashed", message=f"the SUT's process {how} during {what}",
@@ -557,8 +560,7 @@ class Child:
 
         def outcome() -> Outcome:
             while True:  # answers to earlier requests (a forked copy's, say) are dropped
-                left = max(self.timeout - (time.perf_counter() - sent), 1e-3)  # an answer already here is read
-                status, payload = self._wait(left, stated=self.timeout)
+                status, payload = self._wait(self.timeout - (time.perf_counter() - sent), stated=self.timeout)
                 if status == "dead":
                     return payload
                 if payload[0] == "callback" and payload[1] in stand_ins:
@@ -568,7 +570,7 @@ class Child:
                     if got.seconds > self.timeout:  # it answered past its limit while this process was busy
                         return Outcome("timeout", message=f"the case took longer than the {self.timeout:g} s time "
                                        f"limit (--case-timeout): the SUT answered after {got.seconds:.1f} s",
-                                       output=got.output, seconds=got.seconds)
+                                       output=self._tail(), seconds=got.seconds)
                     return got
 
         return outcome

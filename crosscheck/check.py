@@ -485,6 +485,44 @@ def _call(result: CaseResult, problem, sut: Sut, start: float, outcome: boundary
     return outcome
 
 
+def _sut_and_oracles(result: CaseResult, problem, sut: Sut, start: float, oracle_names, oracle_timeout, on_hang,
+                     rows=None, probes=None):
+    """((the SUT's first answer, its second), the oracles' answers) for one problem, with the oracles' statuses in
+    ``result``; None when the SUT did not answer (``result`` then says why, and counts no oracle).
+
+    A SUT in its own process that declares its supports works while the oracles run (``_begin``). If an oracle
+    hangs, the case is recorded on the SUT's own outcome when the SUT did not answer, as ``oracle_error``
+    otherwise (``run_oracles``' ``on_hang``). If anything raises before the SUT's outcome is collected, its
+    process is closed, so that the case left behind is never taken for the next one.
+    """
+    started = _begin(problem, sut)
+    if not callable(started):
+        outcome = _call(result, problem, sut, start, started)
+        if outcome is None:
+            return None
+
+    def hung(message):
+        if on_hang is None:
+            return
+        if not (callable(started) and _call(result, problem, sut, start, started()) is None):
+            result.verdict, result.problems = "oracle_error", [message]
+        result.seconds = time.perf_counter() - start
+        on_hang(result)
+
+    try:
+        answers, result.oracles = run_oracles(problem, oracle_names, rows, probes, oracle_timeout, hung)
+    except BaseException:
+        if callable(started):
+            sut.close()
+        raise
+    if callable(started):
+        outcome = _call(result, problem, sut, start, started())
+        if outcome is None:  # as if it had been called first: what did not answer is judged on its outcome alone
+            result.oracles = {}
+            return None
+    return (outcome.first, outcome.second), answers
+
+
 def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
           oracle_timeout: float | None = ORACLE_TIMEOUT, on_hang=None) -> CaseResult:
     """Run the SUT and the oracles on one problem (the oracles while the SUT works, ``_begin``) and judge the SUT.
@@ -502,27 +540,13 @@ def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
     m = contract.batch_size(case, problem.X)
     order = contract.backward_order(case)
 
-    started = _begin(problem, sut)
-    if not callable(started):
-        outcome = _call(result, problem, sut, start, started)
-        if outcome is None:
-            return result
     rows = problem.rows64()
     probes = sampling.plan(case, m) if "sample" in case else None
     fan_in = tolerance.probe_sums(case, m)
-    def hung(message):
-        if on_hang is not None:
-            result.verdict, result.problems = "oracle_error", [message]
-            result.seconds = time.perf_counter() - start
-            on_hang(result)
-
-    answers, result.oracles = run_oracles(problem, oracle_names, rows, probes, oracle_timeout, hung)
-    if callable(started):
-        outcome = _call(result, problem, sut, start, started())
-        if outcome is None:  # as if it had been called first: what did not answer is judged on its outcome alone
-            result.oracles = {}
-            return result
-    first, raw = outcome.first, outcome.second
+    both = _sut_and_oracles(result, problem, sut, start, oracle_names, oracle_timeout, on_hang, rows, probes)
+    if both is None:
+        return result
+    (first, raw), answers = both
     result.probed = [name for name, ans in answers.items() if ans.get(PROBED)]
     S = problem.bounds()
     allowance = _Allowance(S)
@@ -663,25 +687,10 @@ def check_op(problem: ops.OpProblem, sut: Sut, oracle_names=None, keep_values=Fa
     start = time.perf_counter()
     case, op = problem.case, problem.op
     result = CaseResult(case=case, sut=sut.spec, verdict="pass", convention=sut.convention, names=sut.names)
-    started = _begin(problem, sut)
-    if not callable(started):
-        outcome = _call(result, problem, sut, start, started)
-        if outcome is None:
-            return result
-
-    def hung(message):
-        if on_hang is not None:
-            result.verdict, result.problems = "oracle_error", [message]
-            result.seconds = time.perf_counter() - start
-            on_hang(result)
-
-    answers, result.oracles = run_oracles(problem, oracle_names, timeout=oracle_timeout, on_hang=hung)
-    if callable(started):
-        outcome = _call(result, problem, sut, start, started())
-        if outcome is None:
-            result.oracles = {}
-            return result
-    first, raw = outcome.first, outcome.second
+    both = _sut_and_oracles(result, problem, sut, start, oracle_names, oracle_timeout, on_hang)
+    if both is None:
+        return result
+    (first, raw), answers = both
     S = problem.bounds()
     order = op.order
     for (na, a), (nb, b) in itertools.combinations(answers.items(), 2):

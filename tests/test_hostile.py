@@ -152,6 +152,51 @@ def test_an_answer_past_the_time_limit_is_a_timeout_even_when_it_waited_to_be_re
         child.close()
 
 
+HUNG_ORACLE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import hang_fd_oracle  # the finite-difference oracle hangs
+from crosscheck import check, problems, sut
+case = json.loads(sys.argv[3])
+check.check(problems.build(case), sut.load(sys.argv[2]), ["torch", "fd"], oracle_timeout=2,
+            on_hang=lambda r: print("RECORDED", json.dumps([r.verdict, r.problems, r.sut_seconds]), flush=True))
+"""
+
+
+@pytest.mark.parametrize("dtype, verdict", [("float32", "crashed"), ("float64", "oracle_error")])
+def test_a_hung_oracle_leaves_the_suts_own_verdict_when_the_sut_did_not_answer(dtype, verdict):
+    # the SUT's process works while the oracles run: when one hangs, a case the SUT did not answer is still recorded
+    # on its own outcome, as when the SUT was called first; one it answered is an oracle_error, with the SUT's time
+    case = {"contract_version": "1.0", "sizes": [2, 2], "activations": ["tanh"], "loss": "sse", "layout": "rows",
+            "dtype": dtype, "reduction": "mean", "batch": 3, "seed": 0, "scale": "unit"}
+    proc = subprocess.run([sys.executable, "-c", HUNG_ORACLE, str(HOSTILE),
+                           f"{HOSTILE / 'exits_declaring_supports.py'}:backprop", json.dumps(case)],
+                          capture_output=True, text=True, env=env(), timeout=120, cwd=ROOT)
+    assert proc.returncode == check.ORACLE_HANG_EXIT, proc.stderr[-2000:]
+    got, problems_, sut_seconds = json.loads(proc.stdout.split("RECORDED ", 1)[1])
+    assert got == verdict, problems_
+    if verdict == "crashed":
+        assert "exited with status 3" in problems_[0]
+    else:
+        assert "oracle fd did not answer" in problems_[0] and sut_seconds > 0
+
+
+def test_a_case_left_behind_by_an_error_is_not_taken_for_the_next():
+    from crosscheck import problems
+    from crosscheck import sut as _sut
+
+    loaded = _sut.load(f"{HOSTILE / 'hangs_declaring_supports.py'}:backprop", timeout=3)
+    try:
+        hangs = {"contract_version": "1.0", "sizes": [2, 2], "activations": ["tanh"], "loss": "sse",
+                 "layout": "rows", "dtype": "float32", "reduction": "mean", "batch": 3, "seed": 0, "scale": "unit"}
+        with pytest.raises(KeyError):
+            check.check(problems.build(hangs), loaded, ["no such oracle"])  # raises while the SUT still works
+        answers = check.check(problems.build({**hangs, "dtype": "float64"}), loaded, ["torch"])
+        assert answers.verdict == "pass", answers.problems
+    finally:
+        loaded.close()
+
+
 def test_a_sut_that_implements_nothing_never_passes(tmp_path):
     proc, records = suite(tmp_path, "implements_nothing")
     assert proc.returncode == 1, proc.stdout[-2000:]
