@@ -451,18 +451,6 @@ def _rounded(array: np.ndarray) -> list:
     return np.vectorize(lambda x: float(f"{x:.4g}"), otypes=[float])(array).tolist() if array.size else []
 
 
-def _begin(problem, sut: Sut):
-    """The SUT's outcome on the problem (``boundary.Outcome``), or the function that waits for it when its call has
-    been started in its own process: the oracles then run while it works. That is done for a SUT that declares what
-    it supports, whose cases it answers; a SUT that declares nothing may decline any case, and a case it declines
-    should cost no oracle run, so it is called first, as is a SUT in this process (no second process to work in)."""
-    if sut.supports is not None:
-        pending = sut.begin(problem.case, problem.params, problem.X, problem.Y)
-        if pending is not None:
-            return pending
-    return sut.call(problem.case, problem.params, problem.X, problem.Y)
-
-
 def _call(result: CaseResult, problem, sut: Sut, start: float, outcome: boundary.Outcome | None = None):
     """The SUT's outcome on the problem (``outcome`` when it is already known), or None when it did not answer
     (``result`` then says why)."""
@@ -490,21 +478,23 @@ def _sut_and_oracles(result: CaseResult, problem, sut: Sut, start: float, oracle
     """((the SUT's first answer, its second), the oracles' answers) for one problem, with the oracles' statuses in
     ``result``; None when the SUT did not answer (``result`` then says why, and counts no oracle).
 
-    A SUT in its own process that declares its supports works while the oracles run (``_begin``). If an oracle
-    hangs, the case is recorded on the SUT's own outcome when the SUT did not answer, as ``oracle_error``
-    otherwise (``run_oracles``' ``on_hang``). If anything raises before the SUT's outcome is collected, its
-    process is closed, so that the case left behind is never taken for the next one.
+    A SUT in its own process that declares its supports works while the oracles run. A SUT that declares nothing
+    may decline any case, and a case it declines should cost no oracle run, so it is called first, as is a SUT in
+    this process (no second process to work in). If an oracle hangs, the case is recorded on the SUT's own outcome
+    when the SUT did not answer, as ``oracle_error`` otherwise (``run_oracles``' ``on_hang``). If anything raises
+    before the SUT's outcome is collected, its process is closed, so that the case left behind is never taken for
+    the next one.
     """
-    started = _begin(problem, sut)
-    if not callable(started):
-        outcome = _call(result, problem, sut, start, started)
+    pending = sut.begin(problem.case, problem.params, problem.X, problem.Y) if sut.supports is not None else None
+    if pending is None:
+        outcome = _call(result, problem, sut, start)
         if outcome is None:
             return None
 
     def hung(message):
         if on_hang is None:
             return
-        if not (callable(started) and _call(result, problem, sut, start, started()) is None):
+        if pending is None or _call(result, problem, sut, start, pending()) is not None:
             result.verdict, result.problems = "oracle_error", [message]
         result.seconds = time.perf_counter() - start
         on_hang(result)
@@ -512,11 +502,11 @@ def _sut_and_oracles(result: CaseResult, problem, sut: Sut, start: float, oracle
     try:
         answers, result.oracles = run_oracles(problem, oracle_names, rows, probes, oracle_timeout, hung)
     except BaseException:
-        if callable(started):
+        if pending is not None:
             sut.close()
         raise
-    if callable(started):
-        outcome = _call(result, problem, sut, start, started())
+    if pending is not None:
+        outcome = _call(result, problem, sut, start, pending())
         if outcome is None:  # as if it had been called first: what did not answer is judged on its outcome alone
             result.oracles = {}
             return None
@@ -525,7 +515,8 @@ def _sut_and_oracles(result: CaseResult, problem, sut: Sut, start: float, oracle
 
 def check(problem: Problem, sut: Sut, oracle_names=None, keep_values=False,
           oracle_timeout: float | None = ORACLE_TIMEOUT, on_hang=None) -> CaseResult:
-    """Run the SUT and the oracles on one problem (the oracles while the SUT works, ``_begin``) and judge the SUT.
+    """Run the SUT and the oracles on one problem (the oracles while the SUT works, ``_sut_and_oracles``) and judge
+    the SUT.
 
     ``keep_values`` stores every oracle's answer in the result (rows layout, full precision), for
     comparing environments. ``on_hang(result)`` receives the ``oracle_error`` result of a case whose
@@ -782,10 +773,6 @@ def _differences(first, second, already):
     for key in second:
         if key in already or key not in first:
             continue
-        a, b = first[key], second[key]
-        if (type(a) is type(b) is np.ndarray and a.dtype == b.dtype and a.shape == b.shape
-                and a.tobytes() == b.tobytes()):
-            continue  # the same bits: the same answer (the common case, decided without NumPy's comparison)
         try:
             a, b = np.asarray(first[key], np.float64), np.asarray(second[key], np.float64)
             same = a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
